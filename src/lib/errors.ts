@@ -1,0 +1,68 @@
+/** Errors the nodes hand to done(err). Each message names what is wrong and never a secret. */
+
+/** Bad input from a msg or from the node's settings: never retried. */
+export class ValidationError extends Error {
+  override name = 'ValidationError';
+  constructor(message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
+/** A node's settings cannot work (bad domain, missing credential). */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * A request that did not get a usable answer. `retryable` says whether sending the same request
+ * again is safe and may help; `retryAfterMs` carries the server's Retry-After when it sent one.
+ */
+export class RemoteError extends Error {
+  override name = 'RemoteError';
+  constructor(
+    message: string,
+    readonly options: {
+      statusCode?: number;
+      code?: string;
+      retryable: boolean;
+      retryAfterMs?: number;
+      /** The request may have reached the server (timeout, reset, 5xx): matters for non-idempotent calls. */
+      mayHaveReachedServer?: boolean;
+    },
+  ) {
+    super(message);
+  }
+  get statusCode(): number | undefined {
+    return this.options.statusCode;
+  }
+  get code(): string | undefined {
+    return this.options.code;
+  }
+  get retryable(): boolean {
+    return this.options.retryable;
+  }
+  get retryAfterMs(): number | undefined {
+    return this.options.retryAfterMs;
+  }
+}
+
+/** The work was abandoned because the node was closed or the caller gave up. */
+export class AbortedError extends Error {
+  override name = 'AbortedError';
+}
+
+/** Replaces every occurrence of each secret in `text` with `***`. */
+export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) {
+    // Very short secrets would mangle ordinary text; tokens are long in practice.
+    if (secret && secret.length >= 4) out = out.split(secret).join('***');
+  }
+  return out;
+}
+
+/** Shortens a server's message for an error or status line. */
+export function excerpt(text: string, max = 200): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+}
