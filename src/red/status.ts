@@ -6,6 +6,7 @@ export type NodeActivity =
   | { kind: 'sending'; count: number }
   | { kind: 'retrying'; attempt: number; reason: string }
   | { kind: 'queued'; count: number }
+  | { kind: 'skipped'; reason: string }
   | { kind: 'error'; reason: string; statusCode?: number }
   | { kind: 'config'; reason: string };
 
@@ -16,6 +17,7 @@ const FILL: Record<NodeActivity['kind'], NodeStatusFill> = {
   sending: 'blue',
   retrying: 'yellow',
   queued: 'yellow',
+  skipped: 'yellow',
   error: 'red',
   config: 'red',
 };
