@@ -1,0 +1,430 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AbortedError } from '../../src/lib/errors';
+import {
+  CorruptJournalReport,
+  crc32,
+  crc32Table,
+  Outbox,
+  OutboxFullError,
+  OutboxLockedError,
+  OutboxOptions,
+} from '../../src/lib/outbox';
+
+interface CallRecord {
+  from: string;
+  to?: string;
+  seconds?: number;
+}
+
+describe('lib/outbox', () => {
+  let dir: string;
+  const opened: Outbox<unknown>[] = [];
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-test-'));
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((outbox) => outbox.close()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function open<T = CallRecord>(options: Partial<OutboxOptions> = {}): Promise<Outbox<T>> {
+    const outbox = await Outbox.open<T>({ dir, name: 'node.1', ...options });
+    opened.push(outbox as Outbox<unknown>);
+    return outbox;
+  }
+
+  const journalPath = () => path.join(dir, 'node_1.journal');
+  const ids = (outbox: Outbox<unknown>) => outbox.pending().map((entry) => entry.id);
+
+  describe('crc32', () => {
+    it('matches the standard check value and the native implementation', () => {
+      assert.equal(crc32Table(Buffer.from('123456789')), 0xcbf43926);
+      assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+      const data = randomBytes(10_000);
+      assert.equal(crc32Table(data), crc32(data));
+      assert.equal(crc32Table(Buffer.alloc(0)), 0);
+    });
+  });
+
+  it('creates the directory (0o700) and a journal (0o600) holding only a header', async () => {
+    dir = path.join(dir, 'user', 'sangam-outbox');
+    const outbox = await open();
+    assert.deepEqual(outbox.pending(), []);
+    assert.equal(outbox.size.entries, 0);
+    assert.equal(outbox.size.bytes, fs.statSync(journalPath()).size);
+    if (process.platform !== 'win32') {
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+      assert.equal(fs.statSync(journalPath()).mode & 0o077, 0);
+    }
+    assert.match(fs.readFileSync(journalPath(), 'utf8'), /^[0-9a-f]{8} \d+ \["H",1,1\]\n$/);
+  });
+
+  it('appends, lists pending in append order with keys, acknowledges, ignores unknown ids', async () => {
+    const outbox = await open();
+    const [a, b] = await Promise.all([
+      outbox.append('ivr-a', [{ from: '1' }, { from: '2' }]),
+      outbox.append('ivr-b', [{ from: '3' }]),
+    ]);
+    assert.deepEqual(a, [1, 2]);
+    assert.deepEqual(b, [3]);
+    assert.deepEqual(outbox.pending(), [
+      { id: 1, key: 'ivr-a', item: { from: '1' } },
+      { id: 2, key: 'ivr-a', item: { from: '2' } },
+      { id: 3, key: 'ivr-b', item: { from: '3' } },
+    ]);
+    assert.equal(outbox.size.entries, 3);
+    assert.equal(outbox.size.bytes, fs.statSync(journalPath()).size);
+
+    await outbox.ack([2, 99, -1]);
+    assert.deepEqual(ids(outbox), [1, 3]);
+    assert.equal(outbox.size.entries, 2);
+    await outbox.ack([2]); // twice: no-op
+    assert.deepEqual(await outbox.append('ivr-a', []), []);
+    assert.equal(outbox.size.bytes, fs.statSync(journalPath()).size);
+  });
+
+  it('counts an append as waiting before it is durable', async () => {
+    const outbox = await open();
+    const appended = outbox.append('k', [{ from: '1' }]);
+    assert.equal(outbox.size.entries, 1);
+    assert.deepEqual(outbox.pending(), [], 'listed only once durable');
+    await appended;
+    assert.equal(outbox.pending().length, 1);
+  });
+
+  it('recovers pending entries after close and reopen; acks journalled without being awaited', async () => {
+    const first = await open();
+    await first.append('ivr-a', [{ from: '1', to: '2', seconds: 30 }, { from: '3' }]);
+    await first.append('ivr-b', [{ from: '4' }]);
+    void first.ack([1]);
+    await first.close();
+    await first.close(); // idempotent
+
+    const second = await open();
+    assert.deepEqual(second.pending(), [
+      { id: 2, key: 'ivr-a', item: { from: '3' } },
+      { id: 3, key: 'ivr-b', item: { from: '4' } },
+    ]);
+  });
+
+  it('keeps ids monotonic across reopen, also after everything was acknowledged or discarded', async () => {
+    let outbox = await open();
+    assert.deepEqual(await outbox.append('k', [{ from: '1' }, { from: '2' }]), [1, 2]);
+    await outbox.ack([1, 2]);
+    await outbox.close();
+    outbox = await open();
+    assert.deepEqual(await outbox.append('k', [{ from: '3' }]), [3]);
+    assert.equal(await outbox.discard(), 1);
+    await outbox.close();
+    outbox = await open();
+    assert.deepEqual(outbox.pending(), []);
+    assert.deepEqual(await outbox.append('k', [{ from: '4' }]), [4]);
+  });
+
+  it('discard() drops everything appended before it and empties the journal', async () => {
+    const outbox = await open();
+    await outbox.append('k', [{ from: '1' }, { from: '2' }]);
+    const queued = outbox.append('k', [{ from: '3' }]);
+    const discarded = outbox.discard();
+    const after = outbox.append('k', [{ from: '4' }]);
+    assert.equal(await discarded, 3);
+    await queued;
+    assert.deepEqual(await after, [4]);
+    assert.deepEqual(ids(outbox), [4]);
+    await outbox.close();
+    const reopened = await open();
+    assert.deepEqual(ids(reopened), [4]);
+  });
+
+  it('returns items as JSON gives them back, the same before and after a restart', async () => {
+    const outbox = await open<Record<string, unknown>>();
+    const item: Record<string, unknown> = { at: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)), skip: undefined, n: 1 };
+    await outbox.append('k', [item]);
+    item.n = 2; // a later change by the caller does not reach the journal copy
+    const expected = [{ id: 1, key: 'k', item: { at: '2026-01-02T03:04:05.000Z', n: 1 } }];
+    assert.deepEqual(outbox.pending(), expected);
+    await outbox.close();
+    assert.deepEqual((await open<Record<string, unknown>>()).pending(), expected);
+  });
+
+  it('rejects items that are not JSON values without journalling anything', async () => {
+    const outbox = await open<unknown>();
+    const before = fs.statSync(journalPath()).size;
+    await assert.rejects(outbox.append('k', [{ n: 1n }]), TypeError);
+    assert.equal(outbox.size.entries, 0);
+    assert.deepEqual(await outbox.append('k', [{ n: 1 }]), [1], 'the failed call used no id');
+    assert.ok(fs.statSync(journalPath()).size > before);
+  });
+
+  it('keeps unicode items intact, including keys, emoji, line separators and lone surrogates', async () => {
+    const items = [
+      { from: 'नमस्ते 📞 ரஞ்சனி', to: 'Zoë\u2028\u2029\n\t"\\' },
+      { from: '\ud800 lone', to: '😀'.repeat(100) },
+    ];
+    const outbox = await open();
+    await outbox.append('IVR “सहायता”', items);
+    await outbox.close();
+    const reopened = await open();
+    assert.deepEqual(
+      reopened.pending().map((entry) => [entry.key, entry.item]),
+      items.map((item) => ['IVR “सहायता”', JSON.parse(JSON.stringify(item)) as unknown]),
+    );
+  });
+
+  describe('bounds', () => {
+    it('rejects a msg that would exceed maxEntries, all or nothing, and says so', async () => {
+      const outbox = await open({ maxEntries: 5 });
+      await outbox.append('k', [{ from: '1' }, { from: '2' }, { from: '3' }]);
+      const sizeBefore = fs.statSync(journalPath()).size;
+      const err = await outbox.append('k', [{ from: '4' }, { from: '5' }, { from: '6' }]).then(
+        () => assert.fail('expected OutboxFullError'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof OutboxFullError);
+      assert.match(err.message, /3 records wait/);
+      assert.match(err.message, /limits 5 records/);
+      assert.match(err.message, /rejected, not dropped/);
+      assert.equal(err.rejected, 3);
+      assert.equal(outbox.size.entries, 3);
+      assert.equal(fs.statSync(journalPath()).size, sizeBefore, 'nothing half-written');
+      assert.deepEqual(await outbox.append('k', [{ from: '4' }, { from: '5' }]), [4, 5], 'ids not used up');
+      await outbox.close();
+      assert.deepEqual(ids(await open({ maxEntries: 5 })), [1, 2, 3, 4, 5]);
+    });
+
+    it('counts queued appends of the same tick against the bound', async () => {
+      const outbox = await open({ maxEntries: 4 });
+      const results = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((n) => outbox.append('k', [{ from: String(n) }])));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected'],
+      );
+      assert.equal(outbox.pending().length, 4);
+    });
+
+    it('rejects a msg that would push the journal past maxBytes, and rejects an oversized one outright', async () => {
+      const outbox = await open({ maxBytes: 4096 });
+      const big = { from: 'x'.repeat(1500) };
+      await outbox.append('k', [big]);
+      await outbox.append('k', [big]);
+      const sizeBefore = fs.statSync(journalPath()).size;
+      await assert.rejects(outbox.append('k', [big]), OutboxFullError);
+      await assert.rejects(outbox.append('k', [{ from: 'y'.repeat(5000) }]), /limits 100000 records, 4.0 KiB/);
+      assert.equal(fs.statSync(journalPath()).size, sizeBefore);
+      assert.ok(outbox.size.bytes <= 4096);
+    });
+
+    it('compacts instead of rejecting when acknowledged entries take the room', async () => {
+      const maxBytes = 64 * 1024;
+      const outbox = await open({ maxBytes });
+      const item = { from: 'z'.repeat(1000) };
+      let appended: number[] = [];
+      for (;;) {
+        try {
+          appended = appended.concat(await outbox.append('k', [item]));
+        } catch (err) {
+          assert.ok(err instanceof OutboxFullError);
+          break;
+        }
+      }
+      assert.ok(appended.length > 50);
+      await outbox.ack(appended.slice(0, -5));
+      const more = await outbox.append('k', [item]);
+      assert.ok(fs.statSync(journalPath()).size <= maxBytes);
+      assert.deepEqual(ids(outbox), [...appended.slice(-5), ...more]);
+      await outbox.close();
+      assert.deepEqual(ids(await open({ maxBytes })), [...appended.slice(-5), ...more]);
+    });
+  });
+
+  describe('compaction', () => {
+    it('rewrites the journal to exactly the pending entries once most of it is acknowledged', async () => {
+      const maxBytes = 256 * 1024; // compaction once 64 KiB are dead and dead > live
+      const outbox = await open({ maxBytes });
+      const expected: number[] = [];
+      let largest = 0;
+      let written = 0;
+      for (let round = 0; round < 200; round++) {
+        const before = outbox.size.bytes;
+        const got = await outbox.append(`ivr-${round % 3}`, Array.from({ length: 20 }, (_, i) => ({ from: `${round}/${i}`, to: 'y'.repeat(100) })));
+        expected.push(...got.filter((id) => id % 7 === 0));
+        written += outbox.size.bytes - before;
+        await outbox.ack(got.filter((id) => id % 7 !== 0));
+        largest = Math.max(largest, fs.statSync(journalPath()).size);
+      }
+      assert.deepEqual(ids(outbox), expected);
+      // ~490 KiB of records went through; live ones are 1/7 of that.
+      assert.ok(written > 400 * 1024, `appended ${written} bytes`);
+      assert.ok(largest < 200 * 1024, `journal stayed small (largest ${largest} bytes)`);
+      await outbox.close();
+      const reopened = await open({ maxBytes });
+      assert.deepEqual(ids(reopened), expected);
+      assert.deepEqual(
+        reopened.pending().map((entry) => entry.key),
+        expected.map((id) => `ivr-${Math.floor((id - 1) / 20) % 3}`),
+      );
+    });
+
+    it('starts an empty journal once everything is acknowledged', async () => {
+      const outbox = await open();
+      const got: number[] = [];
+      for (let i = 0; i < 10; i++) got.push(...(await outbox.append('k', Array.from({ length: 100 }, () => ({ from: 'w'.repeat(100) })))));
+      assert.ok(fs.statSync(journalPath()).size > 100_000);
+      await outbox.ack(got);
+      await outbox.append('k', [{ from: 'after' }]); // the writer compacts between batches
+      assert.ok(fs.statSync(journalPath()).size < 200, `size ${fs.statSync(journalPath()).size}`);
+      await outbox.close();
+      const reopened = await open();
+      assert.deepEqual(reopened.pending(), [{ id: 1001, key: 'k', item: { from: 'after' } }]);
+    });
+
+    it('ignores a temp file left by a compaction that did not reach its rename', async () => {
+      const outbox = await open();
+      await outbox.append('k', [{ from: '1' }]);
+      await outbox.close();
+      fs.writeFileSync(`${journalPath()}.tmp`, 'half a compaction');
+      const reopened = await open();
+      assert.deepEqual(ids(reopened), [1]);
+      assert.equal(fs.existsSync(`${journalPath()}.tmp`), false);
+    });
+  });
+
+  describe('damaged journal', () => {
+    it('drops a torn last record at every byte offset, keeps the rest, cuts the tail, appends cleanly', async () => {
+      const outbox = await open();
+      await outbox.append('k', [{ from: '1' }, { from: '2' }]);
+      await outbox.ack([1]);
+      await outbox.append('k', [{ from: '3' }]);
+      const beforeLast = fs.statSync(journalPath()).size;
+      await outbox.append('k', [{ from: 'last ✓' }]);
+      await outbox.close();
+      const whole = fs.readFileSync(journalPath());
+
+      for (let cut = beforeLast; cut < whole.length; cut++) {
+        fs.writeFileSync(journalPath(), whole.subarray(0, cut));
+        const reports: CorruptJournalReport[] = [];
+        const torn = await open({ onCorrupt: (r) => reports.push(r) });
+        assert.deepEqual(ids(torn), [2, 3], `cut at ${cut}`);
+        assert.equal(fs.statSync(journalPath()).size, beforeLast, `tail cut off at ${cut}`);
+        assert.equal(reports.length, cut > beforeLast ? 1 : 0);
+        if (reports[0]) assert.deepEqual([reports[0].offset, reports[0].bytes, reports[0].atTail], [beforeLast, cut - beforeLast, true]);
+        assert.deepEqual(await torn.append('k', [{ from: 'again' }]), [4], 'ids continue past the last good record');
+        await torn.close();
+        opened.pop();
+        const reopened = await open({ onCorrupt: (r) => reports.push(r) });
+        assert.deepEqual(ids(reopened), [2, 3, 4]);
+        assert.equal(reports.length, cut > beforeLast ? 1 : 0, 'clean after the cut');
+        await reopened.close();
+        opened.pop();
+      }
+    });
+
+    it('skips damaged lines in the middle, reports them and keeps everything around them', async () => {
+      const outbox = await open();
+      for (let i = 1; i <= 5; i++) await outbox.append('k', [{ from: String(i) }]);
+      await outbox.close();
+      const lines = fs.readFileSync(journalPath(), 'utf8').split('\n');
+      // lines: header, records 1..5, ''
+      lines[2] = lines[2]!.replace('"from":"2"', '"from":"X"'); // checksum mismatch
+      lines.splice(4, 0, 'garbage without any format', '\u0000\u0000\u0000'); // before record 3's successor
+      fs.writeFileSync(journalPath(), lines.join('\n'));
+
+      const reports: CorruptJournalReport[] = [];
+      const reopened = await open({ onCorrupt: (r) => reports.push(r) });
+      assert.deepEqual(ids(reopened), [1, 3, 4, 5]);
+      assert.deepEqual(
+        reports.map((r) => [r.reason, r.atTail]),
+        [
+          ['checksum mismatch', false],
+          ['malformed line', false],
+        ],
+      );
+      assert.equal(reports[1]!.bytes, 'garbage without any format\n\u0000\u0000\u0000\n'.length, 'consecutive bad lines reported as one run');
+      assert.deepEqual(await reopened.append('k', [{ from: '6' }]), [6]);
+    });
+
+    it('refuses a journal of an unknown format version and leaves it untouched', async () => {
+      const outbox = await open();
+      await outbox.close();
+      const payload = '["H",2,1]';
+      const text = `${crc32(Buffer.from(payload)).toString(16).padStart(8, '0')} ${payload.length} ${payload}\n`;
+      fs.writeFileSync(journalPath(), text);
+      await assert.rejects(open(), /format version 2/);
+      assert.equal(fs.readFileSync(journalPath(), 'utf8'), text);
+      assert.equal(fs.existsSync(path.join(dir, 'node_1.lock')), false, 'lock released');
+    });
+  });
+
+  describe('lock', () => {
+    it('refuses a second open of the same journal in this process until the first is closed', async () => {
+      const first = await open();
+      await assert.rejects(open(), (err: unknown) => err instanceof OutboxLockedError && /open already/.test(err.message));
+      await first.close();
+      const second = await open();
+      assert.equal(fs.readFileSync(path.join(dir, 'node_1.lock'), 'utf8').split('\n')[0], String(process.pid));
+      await second.close();
+      assert.equal(fs.existsSync(path.join(dir, 'node_1.lock')), false);
+    });
+
+    it('takes over a stale lock of a dead process, and an empty lock file', async () => {
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+      fs.writeFileSync(path.join(dir, 'node_1.lock'), `${dead.stdout}\n${os.hostname()}\n`);
+      const outbox = await open();
+      await outbox.close();
+      fs.writeFileSync(path.join(dir, 'node_1.lock'), '');
+      await open();
+    });
+
+    it('refuses a lock held by a live process, naming it', async () => {
+      const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      try {
+        fs.writeFileSync(path.join(dir, 'node_1.lock'), `${holder.pid}\n${os.hostname()}\n`);
+        await assert.rejects(open(), (err: unknown) => err instanceof OutboxLockedError && err.message.includes(`process ${holder.pid}`));
+      } finally {
+        holder.kill('SIGKILL');
+      }
+    });
+  });
+
+  it('rejects appends after close with AbortedError', async () => {
+    const outbox = await open();
+    await outbox.close();
+    await assert.rejects(outbox.append('k', [{ from: '1' }]), AbortedError);
+    await outbox.ack([1]);
+  });
+
+  it("works with durability 'write'", async () => {
+    const outbox = await open({ durability: 'write' });
+    await outbox.append('k', [{ from: '1' }]);
+    await outbox.close();
+    assert.deepEqual(ids(await open()), [1]);
+  });
+
+  it('group-commits appends made in the same tick (throughput printed, not asserted)', async () => {
+    const outbox = await open({ maxEntries: 1_000_000 });
+    const record = { from: '+919845012345', to: '+918041234567', seconds: 42 };
+    const total = 50_000;
+    const started = process.hrtime.bigint();
+    let done = 0;
+    // 500 callers in flight, one record each per append: the writer batches them.
+    await Promise.all(
+      Array.from({ length: 500 }, async () => {
+        while (done < total) {
+          done++;
+          await outbox.append('ivr', [record]);
+        }
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    console.log(`      outbox: ${total} single-record appends with fdatasync in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} appends/s`);
+    assert.equal(outbox.pending().length, total);
+    await outbox.close();
+    assert.equal((await open({ maxEntries: 1_000_000 })).pending().length, total);
+  });
+});
