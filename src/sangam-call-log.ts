@@ -1,0 +1,125 @@
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { SangamConfigNode } from './red/sangam-types';
+import { StatusReporter } from './red/status';
+import { pickIvrName, typedProperty } from './red/typed-property';
+import { ConfigError, RemoteError } from './lib/errors';
+import { CallLogDeliveryError, CallLogDispatcher, shortReason } from './sangam/call-log-dispatcher';
+import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
+import { normaliseCallLogPayload } from './sangam/call-record';
+import { checkIvrName } from './sangam/sangam-client';
+import { CallbackDeduplicator, exotelCallbackToCallRecord } from './sangam/exotel-callback';
+
+interface CallLogDef extends NodeDef, CallLogProperties {
+  server: string;
+  ivrName?: string;
+  ivrNameType?: string;
+  inputFormat?: string;
+}
+
+type Done = (err?: Error) => void;
+type Send = (msg: NodeMessageInFlow) => void;
+
+/** How long close waits for answers before handing records to the outbox (or giving up). */
+const CLOSE_GRACE_WITH_OUTBOX_MS = 2_000;
+const CLOSE_GRACE_WITHOUT_OUTBOX_MS = 10_000;
+
+export = function register(RED: NodeAPI): void {
+  function SangamCallLog(this: Node, def: CallLogDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new StatusReporter(node, RED._, 'sangam-call-log');
+    const config = RED.nodes.getNode(def.server) as SangamConfigNode | null;
+
+    let setupError: string | undefined;
+    let dispatcher: CallLogDispatcher | undefined;
+    let settings: ReturnType<typeof readCallLogSettings> | undefined;
+    try {
+      settings = readCallLogSettings(def);
+      if (!config) throw new ConfigError('no sangam-config node is selected');
+      if (!config.connection) throw new ConfigError(config.configError ?? 'the sangam-config node is not valid');
+      dispatcher = new CallLogDispatcher({
+        client: config.connection.client,
+        maxBatchSize: settings.maxBatchSize,
+        windowMs: settings.windowMs,
+        maxBatchBytes: settings.maxBatchBytes,
+        concurrency: settings.concurrency,
+        retry: settings.retry,
+        journal: config.journal,
+        onActivity: (activity) => status.set(activity),
+      });
+      status.now({ kind: 'idle' });
+    } catch (error) {
+      setupError = (error as Error).message;
+      status.now({ kind: 'config', reason: setupError });
+    }
+
+    const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
+    const exotelInput = def.inputFormat === 'exotel';
+    const callbacksSeen = exotelInput ? new CallbackDeduplicator({ maxEntries: 10_000, ttlMs: 3_600_000 }) : undefined;
+
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+      if (!dispatcher || !config?.connection || !settings) {
+        done(new ConfigError(`sangam-call-log is not configured: ${setupError ?? 'unknown problem'}`));
+        return;
+      }
+      const connection = config.connection;
+      let ivrName: string;
+      let payload: unknown = msg.payload;
+      let callbackKey: { callSid: string; eventType: string } | undefined;
+      let records;
+      try {
+        ivrName = checkIvrName(pickIvrName(msg.ivrName, nodeIvrName(msg), connection.ivrName));
+        if (callbacksSeen) {
+          const mapped = exotelCallbackToCallRecord(payload);
+          if (mapped.kind === 'ignore' || callbacksSeen.seen(mapped.callSid, mapped.eventType)) {
+            const reason = mapped.kind === 'ignore' ? mapped.reason : 'repeated status callback';
+            msg.payload = { skipped: true, reason, CallSid: mapped.callSid, EventType: mapped.eventType };
+            status.set({ kind: 'skipped', reason });
+            send(msg);
+            done();
+            return;
+          }
+          callbackKey = { callSid: mapped.callSid, eventType: mapped.eventType };
+          payload = mapped.record;
+        }
+        records = normaliseCallLogPayload(payload, {
+          timeZone: connection.timeZone,
+          maxRecords: settings.maxRecordsPerMsg,
+        });
+      } catch (error) {
+        if (callbackKey) callbacksSeen?.forget(callbackKey.callSid, callbackKey.eventType);
+        done(error as Error);
+        return;
+      }
+      const { single } = records;
+      dispatcher.submit(ivrName, records.records).then(
+        (results) => {
+          msg.payload = single ? results[0] : results;
+          send(msg);
+          done();
+        },
+        (error: Error) => {
+          // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
+          const kept = error instanceof CallLogDeliveryError && error.kept > 0;
+          if (callbackKey && !kept) callbacksSeen?.forget(callbackKey.callSid, callbackKey.eventType);
+          const code = error instanceof CallLogDeliveryError ? error.statusCode : undefined;
+          status.now({ kind: 'error', reason: code !== undefined ? `HTTP ${code}` : shortMessage(error) });
+          done(error);
+        },
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.cancel();
+      const grace = config?.journal ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
+      (dispatcher ? dispatcher.close(grace) : Promise.resolve()).then(() => done(), () => done());
+    });
+  }
+
+  RED.nodes.registerType('sangam-call-log', SangamCallLog);
+};
+
+function shortMessage(error: Error): string {
+  if (error instanceof RemoteError) return shortReason(error);
+  return error.message.length > 60 ? `${error.message.slice(0, 59)}…` : error.message;
+}

@@ -1,0 +1,162 @@
+import { AbortedError, RemoteError } from '../lib/errors';
+import { RetryPolicy, withRetry } from '../lib/retry';
+import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
+import { CallLogResult, SangamClient } from './sangam-client';
+
+/**
+ * Durable storage for records between "accepted from a msg" and "acknowledged by the CRM".
+ * Implemented by the outbox; absent when the user turned the outbox off.
+ */
+export interface CallLogJournal {
+  /** Stores the records (JSON strings) durably; resolves with their ids; rejects when full. */
+  append(key: string, records: string[]): Promise<number[]>;
+  /** The CRM stored these records: forget them. */
+  ack(ids: number[]): void;
+  /** Delivery failed for now: the records stay journalled and are retried on the journal's schedule. */
+  release(ids: number[]): void;
+}
+
+export type DispatchActivity =
+  | { kind: 'sending'; count: number }
+  | { kind: 'retrying'; attempt: number; reason: string }
+  | { kind: 'idle' };
+
+export interface CallLogDispatcherOptions {
+  client: SangamClient;
+  maxBatchSize: number;
+  windowMs: number;
+  maxBatchBytes: number;
+  concurrency: number;
+  retry: RetryPolicy;
+  journal?: CallLogJournal;
+  onActivity?: (activity: DispatchActivity) => void;
+}
+
+/** A msg's records could not be delivered; says whether they are kept for a later retry. */
+export class CallLogDeliveryError extends Error {
+  override name = 'CallLogDeliveryError';
+  constructor(
+    message: string,
+    readonly statusCode: number | undefined,
+    readonly kept: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Call-log delivery for one node: journal (if any), batch, POST with retries, acknowledge.
+ * Knows nothing of Node-RED: the node maps msgs in and results out.
+ */
+export class CallLogDispatcher {
+  private readonly batcher: CallLogBatcher<CallLogResult>;
+  private readonly abort = new AbortController();
+  private closed = false;
+
+  constructor(private readonly options: CallLogDispatcherOptions) {
+    this.batcher = new CallLogBatcher<CallLogResult>({
+      maxBatchSize: options.maxBatchSize,
+      windowMs: options.windowMs,
+      maxBatchBytes: options.maxBatchBytes,
+      concurrency: options.concurrency,
+      send: (batch) => this.sendBatch(batch.key, batch.records, batch.body),
+    });
+  }
+
+  /** Records queued or in flight. */
+  get pending(): number {
+    return this.batcher.pending;
+  }
+
+  /**
+   * Delivers one msg's records (already normalised) and resolves with the CRM's results in order.
+   * Rejects with CallLogDeliveryError when the CRM refused them or retries ran out.
+   */
+  async submit(key: string, records: ReadonlyArray<object>): Promise<CallLogResult[]> {
+    if (this.closed) throw new AbortedError('the node is stopping; the msg was not accepted');
+    const jsons = records.map((record) => JSON.stringify(record));
+    const ids = this.options.journal ? await this.options.journal.append(key, jsons) : undefined;
+    const queued: QueuedRecord[] = jsons.map((json, i) => ({ json, outboxId: ids?.[i] }));
+    this.report();
+    try {
+      return await this.batcher.submit(key, queued);
+    } catch (error) {
+      throw this.describeFailure(error, records.length);
+    } finally {
+      this.report();
+    }
+  }
+
+  /**
+   * Stops: sends what is queued, waits for answers until `graceMs`, then abandons what is left.
+   * With a journal nothing is lost: unacknowledged records stay in it for the next start.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    this.batcher.flushAll();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([this.batcher.whenIdle(), deadline]);
+    clearTimeout(timer);
+    this.abort.abort();
+    await this.batcher.whenIdle();
+  }
+
+  private async sendBatch(key: string, records: QueuedRecord[], body: string): Promise<CallLogResult[]> {
+    const { client, retry, journal, onActivity } = this.options;
+    const ids = journal ? records.flatMap((record) => (record.outboxId === undefined ? [] : [record.outboxId])) : [];
+    try {
+      const results = await withRetry(() => client.postCallLogs(body, records.length, key, this.abort.signal), retry, {
+        signal: this.abort.signal,
+        onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: shortReason(error) }),
+      });
+      if (journal && ids.length > 0) journal.ack(ids);
+      return results;
+    } catch (error) {
+      if (journal && ids.length > 0) {
+        // Records the CRM refused as such are reported to Catch with the msg, not resent forever.
+        if (refusesRecords(error)) journal.ack(ids);
+        else journal.release(ids);
+      }
+      throw error;
+    }
+  }
+
+  private describeFailure(error: unknown, total: number): Error {
+    const failure = error instanceof BatchFailure ? error : undefined;
+    const cause = failure ? failure.cause : error instanceof Error ? error : new Error(String(error));
+    const delivered = failure?.delivered ?? 0;
+    const statusCode = cause instanceof RemoteError ? cause.statusCode : undefined;
+    const undelivered = total - delivered;
+    const partly = delivered > 0 ? ` (${delivered} of ${total} record(s) were delivered)` : '';
+    if (this.options.journal && !refusesRecords(cause)) {
+      return new CallLogDeliveryError(
+        `${cause.message}${partly}; ${undelivered} record(s) are kept in the outbox and will be retried`,
+        statusCode,
+        undelivered,
+      );
+    }
+    return new CallLogDeliveryError(`${cause.message}${partly}`, statusCode, 0);
+  }
+
+  private report(): void {
+    const count = this.batcher.pending;
+    this.options.onActivity?.(count > 0 ? { kind: 'sending', count } : { kind: 'idle' });
+  }
+}
+
+/**
+ * True when the CRM refused the records themselves (400, 413, 422): sending them again cannot
+ * help. Auth and server failures (401, 403, 5xx, network) can be mended, so those records are kept.
+ */
+export function refusesRecords(error: unknown): boolean {
+  if (!(error instanceof RemoteError)) return false;
+  const status = error.statusCode;
+  return status === 400 || status === 413 || status === 422;
+}
+
+/** "HTTP 503" or the network code: short enough for a node status. */
+export function shortReason(error: RemoteError): string {
+  if (error.statusCode !== undefined) return `HTTP ${error.statusCode}`;
+  return error.code ?? 'network error';
+}

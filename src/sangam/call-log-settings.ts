@@ -1,0 +1,36 @@
+import { DEFAULT_RETRY_POLICY, RetryPolicy } from '../lib/retry';
+import { readInteger } from '../lib/settings';
+
+/** sangam-call-log's own properties as stored in flows.json. */
+export interface CallLogProperties {
+  batchSize?: unknown;
+  batchWindow?: unknown;
+  concurrency?: unknown;
+  retries?: unknown;
+  maxRecords?: unknown;
+}
+
+export interface CallLogSettings {
+  maxBatchSize: number;
+  windowMs: number;
+  concurrency: number;
+  maxRecordsPerMsg: number;
+  /** Bound on one request body: large enough for 1000 ordinary records. */
+  maxBatchBytes: number;
+  retry: RetryPolicy;
+}
+
+/** Defaults that suit a busy call centre: 100 records a POST, 50 ms to gather them, 4 in flight. */
+export function readCallLogSettings(properties: CallLogProperties): CallLogSettings {
+  return {
+    maxBatchSize: readInteger(properties.batchSize, { name: 'batch size', min: 1, max: 1000, fallback: 100 }),
+    windowMs: readInteger(properties.batchWindow, { name: 'batch window', min: 0, max: 10_000, fallback: 50 }),
+    concurrency: readInteger(properties.concurrency, { name: 'concurrency', min: 1, max: 64, fallback: 4 }),
+    maxRecordsPerMsg: readInteger(properties.maxRecords, { name: 'records per msg', min: 1, max: 10_000, fallback: 1000 }),
+    maxBatchBytes: 1024 * 1024,
+    retry: {
+      ...DEFAULT_RETRY_POLICY,
+      retries: readInteger(properties.retries, { name: 'retries', min: 0, max: 20, fallback: DEFAULT_RETRY_POLICY.retries }),
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { ConfigError } from '../lib/errors';
+import { KeepAliveAgents, createKeepAliveAgents } from '../lib/http';
+import { parseServiceUrl } from '../lib/service-url';
+import { readBoolean, readInteger } from '../lib/settings';
+import { hostTimeZone, isValidTimeZone } from './dates';
+import { SangamClient, checkToken } from './sangam-client';
+
+/** The sangam-config node's properties as stored in flows.json. */
+export interface SangamConfigProperties {
+  domain?: unknown;
+  allowInsecure?: unknown;
+  ivrName?: unknown;
+  timezone?: unknown;
+  timeout?: unknown;
+  maxSockets?: unknown;
+}
+
+/** One CRM connection: the client over a shared keep-alive agent, and the settings nodes need. */
+export interface SangamConnection {
+  client: SangamClient;
+  baseUrl: string;
+  ivrName: string;
+  timeZone: string;
+  close(): void;
+}
+
+/** Validates a sangam-config node's settings and opens its connection; throws ConfigError. */
+export function openSangamConnection(properties: SangamConfigProperties, token: unknown): SangamConnection {
+  const baseUrl = parseServiceUrl(properties.domain, {
+    allowInsecure: readBoolean(properties.allowInsecure, false),
+    what: 'domain',
+  });
+  let checkedToken: string;
+  try {
+    checkedToken = checkToken(token);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const zone = typeof properties.timezone === 'string' && properties.timezone.trim() !== '' ? properties.timezone.trim() : '';
+  if (zone && !isValidTimeZone(zone)) {
+    throw new ConfigError(`timezone "${zone.slice(0, 60)}" is not an IANA time zone such as Asia/Kolkata`);
+  }
+  const ivrName = typeof properties.ivrName === 'string' ? properties.ivrName.trim() : '';
+  const timeoutMs = readInteger(properties.timeout, { name: 'timeout', min: 100, max: 300_000, fallback: 10_000 });
+  const maxSockets = readInteger(properties.maxSockets, { name: 'maxSockets', min: 1, max: 256, fallback: 8 });
+  const agents: KeepAliveAgents = createKeepAliveAgents(maxSockets);
+  const client = new SangamClient({ baseUrl, token: checkedToken, timeoutMs, agents, maxInFlight: maxSockets });
+  return {
+    client,
+    baseUrl,
+    ivrName,
+    timeZone: zone || hostTimeZone(),
+    close: () => agents.destroy(),
+  };
+}
