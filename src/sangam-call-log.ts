@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { SangamConfigNode } from './red/sangam-types';
+import { OUTBOX_WAITING_EVENT, SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
 import { ConfigError, RemoteError } from './lib/errors';
@@ -44,7 +44,7 @@ export = function register(RED: NodeAPI): void {
         maxBatchBytes: settings.maxBatchBytes,
         concurrency: settings.concurrency,
         retry: settings.retry,
-        journal: config.journal,
+        journal: config.outbox,
         onActivity: (activity) => status.set(activity),
       });
       status.now({ kind: 'idle' });
@@ -52,6 +52,11 @@ export = function register(RED: NodeAPI): void {
       setupError = (error as Error).message;
       status.now({ kind: 'config', reason: setupError });
     }
+
+    // Records whose delivery failed wait in the config's outbox: show how many, as the contract asks.
+    const showWaiting = (waiting: number): void =>
+      status.set(waiting > 0 ? { kind: 'outbox', count: waiting } : { kind: 'idle' });
+    (config as NodeJS.EventEmitter | null)?.on(OUTBOX_WAITING_EVENT, showWaiting);
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
     const exotelInput = def.inputFormat === 'exotel';
@@ -110,8 +115,9 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_WAITING_EVENT, showWaiting);
       status.cancel();
-      const grace = config?.journal ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
+      const grace = config?.outbox ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
       (dispatcher ? dispatcher.close(grace) : Promise.resolve()).then(() => done(), () => done());
     });
   }

@@ -1,26 +1,93 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { NodeAPI, NodeDef } from 'node-red';
-import type { SangamConfigNode, SangamCredentials } from './red/sangam-types';
+import type { Request, Response } from 'express';
+import { OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
+import { readBoolean, readInteger } from './lib/settings';
+import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
 import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-connection';
 
-type SangamConfigDef = NodeDef & SangamConfigProperties;
+interface SangamConfigDef extends NodeDef, SangamConfigProperties {
+  outbox?: unknown;
+  outboxMaxRecords?: unknown;
+}
+
+/** How long a closing config node lets call-log nodes finish sending before it closes the journal. */
+const OUTBOX_CLOSE_GRACE_MS = 3_000;
 
 export = function register(RED: NodeAPI): void {
   function SangamConfig(this: SangamConfigNode, def: SangamConfigDef): void {
     RED.nodes.createNode(this, def);
+    const node = this;
     try {
-      this.connection = openSangamConnection(def, this.credentials?.token);
+      node.connection = openSangamConnection(def, node.credentials?.token);
+      if (readBoolean(def.outbox, true)) {
+        const userDir = (RED.settings as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
+        node.outbox = new CallLogOutbox({
+          dir: path.join(userDir, 'sangam-outbox'),
+          name: node.id,
+          maxEntries: readInteger(def.outboxMaxRecords, { name: 'outbox size', min: 100, max: 10_000_000, fallback: 100_000 }),
+          client: node.connection.client,
+          onWaiting: (waiting) => node.emit(OUTBOX_WAITING_EVENT, waiting),
+          onEvent: (event) => logOutboxEvent(event),
+        });
+      }
     } catch (error) {
       // Worker nodes show this in their status and send it to Catch with each msg.
-      this.configError = (error as Error).message;
-      this.error(RED._('sangam-config.errors.invalid', { reason: this.configError }));
+      node.configError = (error as Error).message;
+      node.error(RED._('sangam-config.errors.invalid', { reason: node.configError }));
     }
-    this.on('close', (_removed: boolean, done: () => void) => {
-      // Worker nodes close first (they depend on this one), so nothing is in flight here.
-      this.connection?.close();
-      done();
+
+    function logOutboxEvent(event: OutboxEvent): void {
+      if (event.kind === 'replayed') node.log(RED._('sangam-config.outbox.replayed', { count: event.count }));
+      else if (event.kind === 'replay-failed') {
+        node.warn(RED._('sangam-config.outbox.replayFailed', {
+          waiting: event.waiting,
+          seconds: Math.round(event.retryInMs / 1000),
+          reason: event.reason,
+        }));
+      } else node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
+    }
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      const closing = node.outbox ? node.outbox.close(OUTBOX_CLOSE_GRACE_MS) : Promise.resolve();
+      closing
+        .catch((error: Error) => node.warn(error.message))
+        .finally(() => {
+          node.connection?.close();
+          done();
+        });
     });
   }
+
   RED.nodes.registerType<SangamConfigNode, SangamConfigDef, unknown, SangamCredentials>('sangam-config', SangamConfig, {
     credentials: { token: { type: 'password' } },
+  });
+
+  // The config dialog shows the outbox and can flush or discard it; admin auth guards all three.
+  const outboxOf = (req: Request, res: Response): CallLogOutbox | undefined => {
+    const config = RED.nodes.getNode(String(req.params.id)) as SangamConfigNode | null;
+    if (config?.type !== 'sangam-config' || !config.outbox) {
+      res.status(404).json({ error: 'no deployed sangam-config node with an outbox has that id' });
+      return undefined;
+    }
+    return config.outbox;
+  };
+  RED.httpAdmin.get('/sangam-config/:id/outbox', RED.auth.needsPermission('sangam-config.read'), (req, res) => {
+    const outbox = outboxOf(req, res);
+    if (outbox) res.json(outbox.summary());
+  });
+  RED.httpAdmin.post('/sangam-config/:id/outbox/flush', RED.auth.needsPermission('sangam-config.write'), (req, res) => {
+    const outbox = outboxOf(req, res);
+    if (outbox) outbox.flush().then((summary) => res.json(summary), (error: Error) => res.status(500).json({ error: error.message }));
+  });
+  RED.httpAdmin.post('/sangam-config/:id/outbox/discard', RED.auth.needsPermission('sangam-config.write'), (req, res) => {
+    const outbox = outboxOf(req, res);
+    if (outbox) {
+      outbox.discard().then(
+        (discarded) => res.json({ discarded, ...outbox.summary() }),
+        (error: Error) => res.status(500).json({ error: error.message }),
+      );
+    }
   });
 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
-import { SECRET_TOKEN, catchNode, collect, helper, loggedText, onTab, pause } from './support/node-red';
+import { SECRET_TOKEN, catchNode, clearOutboxes, collect, helper, loggedText, onTab, pause } from './support/node-red';
 import sangamConfig = require('../src/sangam-config');
 import sangamCallLog = require('../src/sangam-call-log');
 
@@ -42,6 +42,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     crm.reset();
     await helper.unload();
     await helper.stopServer();
+    clearOutboxes();
   });
 
   function flow(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { SECRET_TOKEN, catchNode, collect, helper, loggedText, onTab } from './support/node-red';
+import { SECRET_TOKEN, catchNode, clearOutboxes, collect, helper, loggedText, onTab } from './support/node-red';
 import sangamConfig = require('../src/sangam-config');
 import sangamCallLog = require('../src/sangam-call-log');
 
@@ -12,6 +12,7 @@ describe('sangam-config in a Node-RED runtime', function () {
   afterEach(async () => {
     await helper.unload();
     await helper.stopServer();
+    clearOutboxes();
   });
 
   let serial = 0;

@@ -712,7 +712,7 @@ async function acquireLock(lockFile: string): Promise<void> {
       }
       const holder = await readLock(lockFile);
       if (holder && !isStale(holder)) {
-        throw new OutboxLockedError(lockFile, holder, holder.host === os.hostname() ? 'that process is running' : 'another host: cannot check it');
+        throw new OutboxLockedError(lockFile, holder, 'that process is running');
       }
       await fsp.rm(lockFile, { force: true });
     }
@@ -737,7 +737,10 @@ async function readLock(lockFile: string): Promise<{ pid: number; host: string }
 }
 
 function isStale(holder: { pid: number; host: string }): boolean {
-  if (holder.host !== os.hostname()) return false;
+  // A lock from another host is almost always a recreated container (a new hostname over the same
+  // user-dir volume). Refusing would stop every call log until someone deleted the file by hand;
+  // two live runtimes sharing one user dir is a misconfiguration that Node-RED itself does not support.
+  if (holder.host !== os.hostname()) return true;
   // Our own pid but not our lock: a previous run that got the same pid (pid 1 in a container).
   if (holder.pid === process.pid) return true;
   try {

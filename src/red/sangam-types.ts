@@ -1,6 +1,6 @@
 import type { Node } from 'node-red';
 import type { SangamConnection } from '../sangam/sangam-connection';
-import type { CallLogJournal } from '../sangam/call-log-dispatcher';
+import type { CallLogOutbox } from '../sangam/call-log-outbox';
 
 /** What a sangam-config node offers the worker nodes that use it. */
 export interface SangamCredentials {
@@ -12,5 +12,8 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
   connection?: SangamConnection;
   configError?: string;
   /** The config's durable outbox for call logs, when enabled. */
-  journal?: CallLogJournal;
+  outbox?: CallLogOutbox;
 }
+
+/** Emitted by a sangam-config node when the number of call-log records waiting in its outbox changes. */
+export const OUTBOX_WAITING_EVENT = 'sangam:outbox-waiting';

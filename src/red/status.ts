@@ -7,6 +7,7 @@ export type NodeActivity =
   | { kind: 'retrying'; attempt: number; reason: string }
   | { kind: 'queued'; count: number }
   | { kind: 'skipped'; reason: string }
+  | { kind: 'outbox'; count: number }
   | { kind: 'error'; reason: string; statusCode?: number }
   | { kind: 'config'; reason: string };
 
@@ -18,6 +19,7 @@ const FILL: Record<NodeActivity['kind'], NodeStatusFill> = {
   retrying: 'yellow',
   queued: 'yellow',
   skipped: 'yellow',
+  outbox: 'yellow',
   error: 'red',
   config: 'red',
 };

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import helper = require('node-red-node-test-helper');
 import type { NodeAPI } from 'node-red';
 
@@ -7,7 +10,16 @@ export const catchNode = require('@node-red/nodes/core/common/25-catch.js') as (
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const statusNode = require('@node-red/nodes/core/common/25-status.js') as (RED: NodeAPI) => void;
 
-helper.init(require.resolve('node-red'));
+/** A throwaway user dir: the call-log outbox journals there, never in the real ~/.node-red. */
+export const USER_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'sangam-test-userdir-'));
+process.on('exit', () => fs.rmSync(USER_DIR, { recursive: true, force: true }));
+
+helper.init(require.resolve('node-red'), { userDir: USER_DIR });
+
+/** Forgets every outbox journal, so records one test left behind are not replayed into the next. */
+export function clearOutboxes(): void {
+  fs.rmSync(path.join(USER_DIR, 'sangam-outbox'), { recursive: true, force: true });
+}
 
 export { helper };
 

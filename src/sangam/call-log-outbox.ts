@@ -1,0 +1,206 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { RemoteError } from '../lib/errors';
+import { Outbox, OutboxEntry } from '../lib/outbox';
+import { sleep } from '../lib/retry';
+import { CallLogJournal, refusesRecords } from './call-log-dispatcher';
+import { SangamClient } from './sangam-client';
+
+export interface CallLogOutboxOptions {
+  dir: string;
+  /** File stem: the config node's id. */
+  name: string;
+  maxEntries: number;
+  client: SangamClient;
+  /** Records per replay request. */
+  batchSize?: number;
+  /** The slower schedule for records whose delivery failed: first wait, doubling up to the last. */
+  firstRetryMs?: number;
+  maxRetryMs?: number;
+  /** Told when the number of records waiting (journalled, not being sent) changes. */
+  onWaiting?: (waiting: number) => void;
+  /** Told about what happened in the background (replays, refusals) for the log. */
+  onEvent?: (event: OutboxEvent) => void;
+}
+
+export type OutboxEvent =
+  | { kind: 'replayed'; count: number }
+  | { kind: 'replay-failed'; waiting: number; retryInMs: number; reason: string }
+  | { kind: 'refused'; count: number; reason: string; keptIn: string };
+
+export interface OutboxSummary {
+  /** Records journalled and not yet acknowledged. */
+  entries: number;
+  /** Of those, records not being sent right now: waiting for the next replay. */
+  waiting: number;
+  bytes: number;
+}
+
+/**
+ * The durable outbox of one sangam-config node: every call-log node using that config journals its
+ * records here before sending them, and acknowledges them once the CRM stored them. Records whose
+ * delivery failed (or that a crash or restart left behind) are replayed on a slower schedule.
+ * Records the CRM refused as invalid are moved to `<name>.rejected.jsonl` beside the journal.
+ */
+export class CallLogOutbox implements CallLogJournal {
+  private readonly opening: Promise<Outbox<string>>;
+  private outbox: Outbox<string> | undefined;
+  /** Ids a dispatcher or the replayer is sending now: the replayer leaves them alone. */
+  private readonly sending = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+  private nextDelayMs: number;
+  private replaying: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private closed = false;
+  private lastWaiting = -1;
+
+  constructor(private readonly options: CallLogOutboxOptions) {
+    this.nextDelayMs = options.firstRetryMs ?? 5_000;
+    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries });
+    this.opening.then(
+      (outbox) => {
+        this.outbox = outbox;
+        // Whatever a crash, redeploy or restart left behind goes out soon after start.
+        if (outbox.size.entries > 0) this.schedule(1_000);
+        this.reportWaiting();
+      },
+      () => undefined, // append() reports the failure to every msg that needs the outbox.
+    );
+  }
+
+  get rejectedFile(): string {
+    return path.join(this.options.dir, `${this.options.name.replace(/[^A-Za-z0-9_-]/g, '_')}.rejected.jsonl`);
+  }
+
+  async append(key: string, records: string[]): Promise<number[]> {
+    const outbox = await this.opening;
+    const ids = await outbox.append(key, records);
+    for (const id of ids) this.sending.add(id);
+    return ids;
+  }
+
+  ack(ids: number[]): void {
+    for (const id of ids) this.sending.delete(id);
+    void this.outbox?.ack(ids);
+    this.reportWaiting();
+  }
+
+  release(ids: number[]): void {
+    for (const id of ids) this.sending.delete(id);
+    this.schedule(this.nextDelayMs);
+    this.reportWaiting();
+  }
+
+  summary(): OutboxSummary {
+    const size = this.outbox?.size ?? { entries: 0, bytes: 0 };
+    return { entries: size.entries, waiting: Math.max(0, size.entries - this.sending.size), bytes: size.bytes };
+  }
+
+  /** Sends what waits now (admin "flush"); resolves when that round is over. */
+  async flush(): Promise<OutboxSummary> {
+    await this.opening;
+    this.nextDelayMs = this.options.firstRetryMs ?? 5_000;
+    await this.replay();
+    return this.summary();
+  }
+
+  /** Drops every record waiting (admin "discard"); records being sent now finish normally. */
+  async discard(): Promise<number> {
+    const outbox = await this.opening;
+    const waiting = outbox.pending().filter((entry) => !this.sending.has(entry.id));
+    await outbox.ack(waiting.map((entry) => entry.id));
+    this.reportWaiting();
+    return waiting.length;
+  }
+
+  /** Waits up to graceMs for records being sent, then closes the journal; what is left stays in it. */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const deadline = Date.now() + graceMs;
+    while ((this.sending.size > 0 || this.replaying) && Date.now() < deadline) await sleep(20);
+    this.abort.abort();
+    await this.replaying?.catch(() => undefined);
+    const outbox = await this.opening.catch(() => undefined);
+    await outbox?.close();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.replay();
+    }, delayMs);
+  }
+
+  /** One round: send every waiting record in batches, stop at the first failure and wait longer. */
+  private replay(): Promise<void> {
+    this.replaying ??= this.replayRound().finally(() => {
+      this.replaying = undefined;
+    });
+    return this.replaying;
+  }
+
+  private async replayRound(): Promise<void> {
+    const outbox = this.outbox;
+    if (!outbox || this.closed) return;
+    const batchSize = this.options.batchSize ?? 100;
+    const waiting = outbox.pending().filter((entry) => !this.sending.has(entry.id));
+    let sent = 0;
+    for (const [key, entries] of groupByKey(waiting)) {
+      for (let i = 0; i < entries.length; i += batchSize) {
+        if (this.closed) return;
+        const batch = entries.slice(i, i + batchSize);
+        const ids = batch.map((entry) => entry.id);
+        for (const id of ids) this.sending.add(id);
+        try {
+          const body = `[${batch.map((entry) => entry.item).join(',')}]`;
+          await this.options.client.postCallLogs(body, batch.length, key, this.abort.signal);
+          sent += batch.length;
+          this.ack(ids);
+        } catch (error) {
+          for (const id of ids) this.sending.delete(id);
+          if (refusesRecords(error)) {
+            await this.setAside(batch, error as RemoteError);
+            continue;
+          }
+          const reason = error instanceof Error ? error.message : String(error);
+          const retryInMs = this.nextDelayMs;
+          this.options.onEvent?.({ kind: 'replay-failed', waiting: this.summary().waiting, retryInMs, reason });
+          this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? 300_000);
+          this.reportWaiting();
+          this.schedule(retryInMs);
+          return;
+        }
+      }
+    }
+    if (sent > 0) this.options.onEvent?.({ kind: 'replayed', count: sent });
+    this.nextDelayMs = this.options.firstRetryMs ?? 5_000;
+    this.reportWaiting();
+  }
+
+  /** Records the CRM refuses can never be delivered as they are: keep them for a person, not the journal. */
+  private async setAside(batch: OutboxEntry<string>[], error: RemoteError): Promise<void> {
+    const lines = batch.map((entry) => `${JSON.stringify({ ivrName: entry.key, record: JSON.parse(entry.item) as unknown, error: error.message })}\n`);
+    await fsp.appendFile(this.rejectedFile, lines.join(''), { mode: 0o600 });
+    await this.outbox?.ack(batch.map((entry) => entry.id));
+    this.options.onEvent?.({ kind: 'refused', count: batch.length, reason: error.message, keptIn: this.rejectedFile });
+  }
+
+  private reportWaiting(): void {
+    const { waiting } = this.summary();
+    if (waiting === this.lastWaiting) return;
+    this.lastWaiting = waiting;
+    this.options.onWaiting?.(waiting);
+  }
+}
+
+function groupByKey(entries: OutboxEntry<string>[]): Map<string, OutboxEntry<string>[]> {
+  const groups = new Map<string, OutboxEntry<string>[]>();
+  for (const entry of entries) {
+    const group = groups.get(entry.key);
+    if (group) group.push(entry);
+    else groups.set(entry.key, [entry]);
+  }
+  return groups;
+}
