@@ -10,6 +10,14 @@ declare module 'node-red-node-test-helper' {
     on(event: 'input', listener: (msg: Record<string, unknown>) => void): this;
     on(event: string, listener: (...args: never[]) => void): this;
   }
+  interface AdminResponse {
+    status: number;
+    body: unknown;
+  }
+  interface AdminRequest {
+    get(url: string): PromiseLike<AdminResponse>;
+    post(url: string): PromiseLike<AdminResponse>;
+  }
   interface Helper {
     init(nodeRedPath: string, userSettings?: Record<string, unknown>): void;
     load(
@@ -24,7 +32,8 @@ declare module 'node-red-node-test-helper' {
     settings(userSettings: Record<string, unknown>): void;
     log(): LogSpy;
     url(): string;
-    request(): unknown;
+    /** supertest against the admin API (httpAdmin). */
+    request(): AdminRequest;
     _RED: NodeAPI;
   }
   const helper: Helper;
