@@ -33,7 +33,7 @@ export interface ExotelStandInOptions {
 }
 
 export type ExotelFault =
-  | { status: 401 | 402 | 403 | 429 | 500 | 503; retryAfter?: number }
+  | { status: 400 | 401 | 402 | 403 | 404 | 409 | 429 | 500 | 503; retryAfter?: number; message?: string }
   /** Answer (normally, call placed) only after `delay` ms: a client time-out. */
   | { delay: number }
   /** Close the connection without an answer, placing no call. */
@@ -314,7 +314,8 @@ export class ExotelStandIn {
       if (fault && 'status' in fault) {
         const headers: Record<string, string> = {};
         if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
-        throw new RestFailure(fault.status, FAULT_MESSAGES[fault.status], fault.status === 429 ? 'RATE_LIMIT_EXCEEDED' : fault.status, headers);
+        const message = fault.message ?? FAULT_MESSAGES[fault.status] ?? 'Error';
+        throw new RestFailure(fault.status, message, fault.status === 429 ? 'RATE_LIMIT_EXCEEDED' : fault.status, headers);
       }
 
       if (req.headers.authorization !== this.expectedAuthorization) {
@@ -439,9 +440,12 @@ export class ExotelStandIn {
 }
 
 const FAULT_MESSAGES: Record<number, string> = {
+  400: 'Invalid parameter',
   401: 'Authentication failed',
   402: 'Insufficient balance in your account',
   403: 'Your account is not permitted to make this call',
+  404: 'The requested resource was not found',
+  409: 'Conflict',
   429: 'Too many requests: rate limit exceeded',
   500: 'Internal server error',
   503: 'Service temporarily unavailable',

@@ -31,6 +31,8 @@ export interface ConnectOptions {
   /** Abandons a request already sent (the call may still ring: use only when closing). */
   requestSignal?: AbortSignal;
   onQueued?: (waiting: number) => void;
+  /** Called as each attempt leaves the rate pacer and goes on the wire. */
+  onSending?: () => void;
   onRetry?: (info: { attempt: number; delayMs: number; error: RemoteError }) => void;
 }
 
@@ -75,6 +77,7 @@ export class ExotelClient {
     return withRetry(
       async () => {
         await this.options.pacer?.acquire({ signal: options.signal, onQueued: options.onQueued });
+        options.onSending?.();
         return this.connectOnce(body, options.requestSignal);
       },
       this.policy,
