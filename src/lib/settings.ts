@@ -13,7 +13,8 @@ export interface IntegerSetting {
  * untouched field as ''; anything out of range is a ConfigError naming the property.
  */
 export function readInteger(value: unknown, setting: IntegerSetting): number {
-  if (value === undefined || value === null || value === '') return setting.fallback;
+  // A field holding only spaces is as untouched as an empty one (Number('  ') would give 0).
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return setting.fallback;
   const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : NaN;
   if (!Number.isInteger(number) || number < setting.min || number > setting.max) {
     throw new ConfigError(
