@@ -54,7 +54,9 @@ export class AbortedError extends Error {
 /** Replaces every occurrence of each secret in `text` with `***`. */
 export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
   let out = text;
-  for (const secret of secrets) {
+  // Longest first: a shorter secret inside a longer one would otherwise leave the rest of it visible.
+  const ordered = [...secrets].sort((a, b) => (b?.length ?? 0) - (a?.length ?? 0));
+  for (const secret of ordered) {
     // Very short secrets would mangle ordinary text; tokens are long in practice.
     if (secret && secret.length >= 4) out = out.split(secret).join('***');
   }
@@ -64,5 +66,9 @@ export function redact(text: string, secrets: ReadonlyArray<string | undefined>)
 /** Shortens a server's message for an error or status line. */
 export function excerpt(text: string, max = 200): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+  if (oneLine.length <= max) return oneLine;
+  let cut = oneLine.slice(0, max - 1);
+  // Do not end on the first half of a surrogate pair (an emoji, a rare CJK character).
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }
