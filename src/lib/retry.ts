@@ -18,7 +18,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxRetryAfterMs: 60_000,
 };
 
-/** "Full jitter" exponential backoff: a random delay in [0, min(max, base * 2^attempt)). */
+/** Exponential backoff with "equal jitter": a random delay in [ceiling / 2, ceiling], ceiling = min(max, base * 2^retryIndex). */
 export function backoffDelay(retryIndex: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retryIndex);
   // Never zero: a little spacing keeps a fleet of nodes from retrying in lock step.
@@ -31,7 +31,12 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (header === undefined || header.trim() === '') return undefined;
   const trimmed = header.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
+  // Every HTTP-date form starts with a day name. Without this check Date.parse would take
+  // garbage such as "-1" or "1 2" for a date in 2001, i.e. "retry at once".
+  if (!/^(mon|tue|wed|thu|fri|sat|sun)/i.test(trimmed)) return undefined;
+  // The asctime form names no zone; HTTP dates are GMT, but Date.parse would read it as local time.
+  const zoned = /^[a-z]{3} [a-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/i.test(trimmed) ? `${trimmed} GMT` : trimmed;
+  const date = Date.parse(zoned);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
