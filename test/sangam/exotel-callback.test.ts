@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
+import { ExotelStandIn } from '../../dev/standins/exotel';
 import { ValidationError } from '../../src/lib/errors';
+import { ACCOUNT_SID, API_KEY, API_TOKEN, BASIC_AUTH, parseMultipart, startCallbackReceiver } from '../exotel/support';
 import { CallbackDeduplicator, exotelCallbackToCallRecord } from '../../src/sangam/exotel-callback';
 
 /** A terminal callback as multipart/form-data arrives through http-in: every field a string. */
@@ -117,6 +119,47 @@ describe('exotelCallbackToCallRecord', () => {
       () => exotelCallbackToCallRecord(formCallback({ ConversationDuration: '1:10' })),
       /ConversationDuration "1:10" is not a number of seconds/,
     );
+  });
+});
+
+describe('exotelCallbackToCallRecord with callbacks from the Exotel stand-in', () => {
+  it('maps a real multipart callback (fields as strings) and a JSON one the same way', async () => {
+    const standIn = await ExotelStandIn.start({ accountSid: ACCOUNT_SID, apiKey: API_KEY, apiToken: API_TOKEN });
+    const receiver = await startCallbackReceiver();
+    try {
+      const records: Array<Record<string, unknown>> = [];
+      for (const contentType of ['multipart/form-data', 'application/json']) {
+        const form = new URLSearchParams({
+          From: '+919812345678', To: '09876543210', CallerId: '08047112233', CustomField: 'lead-9', Record: 'true',
+          StatusCallback: receiver.url, 'StatusCallbackEvents[0]': 'terminal', StatusCallbackContentType: contentType,
+        });
+        const answer = await fetch(`${standIn.url}/v1/Accounts/${ACCOUNT_SID}/Calls/connect.json`, {
+          method: 'POST', body: form.toString(), headers: { authorization: BASIC_AUTH, 'content-type': 'application/x-www-form-urlencoded' },
+        });
+        const sid = ((await answer.json()) as { Call: { Sid: string } }).Call.Sid;
+        await standIn.endCall(sid, { conversationDuration: 65 });
+        const received = receiver.received.at(-1)!;
+        const body = contentType === 'application/json' ? (JSON.parse(received.body) as unknown) : parseMultipart(received.contentType, received.body);
+        const result = exotelCallbackToCallRecord(body);
+        assert.ok(result.kind === 'record');
+        assert.equal(result.callSid, sid);
+        // Per-call values (sid, recording, times) differ between the two calls; the rest must not.
+        records.push({ ...result.record, exotel_call_sid: 'sid', synapse_recording_link: 'url', date_start: 'start', date_end: 'end' });
+        assert.match(String(result.record.synapse_recording_link), new RegExp(`/recordings/${sid}\\.mp3$`));
+        assert.match(String(result.record.date_start), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        assert.match(String(result.record.date_end), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      }
+      const [fromMultipart, fromJson] = records;
+      assert.deepEqual(fromMultipart, fromJson);
+      assert.equal(fromMultipart?.duration, 65);
+      assert.equal(fromMultipart?.direction, 'Outbound');
+      assert.equal(fromMultipart?.call_status, 'Held');
+      assert.equal(fromMultipart?.enjay_lat_source_number, '+919812345678');
+      assert.equal(fromMultipart?.exotel_custom_field, 'lead-9');
+    } finally {
+      await receiver.close();
+      await standIn.close();
+    }
   });
 });
 
