@@ -114,7 +114,7 @@ export class CallLogBatcher<Result> {
     if (queue.items.length === 0) queue.since = Date.now();
     for (let i = 0; i < records.length; i++) {
       queue.items.push({ record: records[i], submission, index: i });
-      queue.bytes += records[i].json.length + 1;
+      queue.bytes += recordBytes(records[i]);
     }
     this.queuedRecords += records.length;
     this.pump();
@@ -175,7 +175,7 @@ export class CallLogBatcher<Result> {
     let count = 0;
     let bytes = 2;
     while (count < queue.items.length && count < this.options.maxBatchSize) {
-      const size = queue.items[count].record.json.length + 1;
+      const size = recordBytes(queue.items[count].record);
       // Always take at least one item, even if it alone is over the byte bound.
       if (count > 0 && bytes + size > this.options.maxBatchBytes) break;
       bytes += size;
@@ -190,8 +190,9 @@ export class CallLogBatcher<Result> {
 
     const records = items.map((item) => item.record);
     const body = `[${records.map((record) => record.json).join(',')}]`;
-    this.options
-      .send({ key, records, body })
+    // Inside a promise executor so that a sender that throws instead of rejecting fails only its
+    // batch: a throw escaping here would leave the batch counted in flight for ever.
+    new Promise<Result[]>((resolve) => resolve(this.options.send({ key, records, body })))
       .then(
         (results) => {
           for (let i = 0; i < items.length; i++) {
@@ -225,4 +226,9 @@ export class CallLogBatcher<Result> {
     submission.remaining--;
     if (submission.remaining === 0) submission.settle();
   }
+}
+
+/** What a record adds to a request body: its UTF-8 bytes (the bound is on bytes sent) and a comma. */
+function recordBytes(record: QueuedRecord): number {
+  return Buffer.byteLength(record.json) + 1;
 }
