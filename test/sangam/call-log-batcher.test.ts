@@ -1,0 +1,350 @@
+import assert from 'node:assert/strict';
+import { Batch, BatchFailure, CallLogBatcher, CallLogBatcherOptions, QueuedRecord } from '../../src/sangam/call-log-batcher';
+
+/** A batch the sender received, answered when the test says. */
+interface ReceivedBatch extends Batch {
+  answer(results?: string[]): void;
+  fail(error: Error): void;
+}
+
+/**
+ * The batcher's `send` collaborator, driven by the test: it records each batch and leaves it
+ * unanswered until the test calls answer() or fail() on it.
+ */
+class ControlledSender {
+  readonly batches: ReceivedBatch[] = [];
+  /** When set, every batch is answered as soon as it arrives. */
+  autoAnswer = false;
+  private waiters: Array<() => void> = [];
+
+  readonly send = (batch: Batch): Promise<string[]> =>
+    new Promise<string[]>((resolve, reject) => {
+      this.batches.push({
+        ...batch,
+        // By default each record's result names the record, so tests can check the mapping.
+        answer: (results) => resolve(results ?? batch.records.map((record) => `result of ${record.json}`)),
+        fail: reject,
+      });
+      if (this.autoAnswer) this.batches[this.batches.length - 1].answer();
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+
+  /** Resolves once at least `count` batches have arrived. */
+  async waitForBatches(count: number): Promise<void> {
+    while (this.batches.length < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+}
+
+function records(...names: string[]): QueuedRecord[] {
+  return names.map((name) => ({ json: JSON.stringify({ name }) }));
+}
+
+const resultOf = (name: string) => `result of ${JSON.stringify({ name })}`;
+
+/** Lets queued promise callbacks and immediate timers run. */
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Records when a promise settles, so tests can assert settle order. */
+function track<T>(promise: Promise<T>, label: string, log: string[]): Promise<T> {
+  promise.then(
+    () => log.push(`${label} ok`),
+    () => log.push(`${label} failed`),
+  );
+  return promise;
+}
+
+function batcher(sender: ControlledSender, options: Partial<CallLogBatcherOptions<string>> = {}): CallLogBatcher<string> {
+  return new CallLogBatcher<string>({
+    maxBatchSize: 3,
+    windowMs: 60_000,
+    maxBatchBytes: 1024 * 1024,
+    concurrency: 4,
+    send: sender.send,
+    ...options,
+  });
+}
+
+describe('sangam/call-log-batcher', () => {
+  it('refuses a batch size or concurrency below 1', () => {
+    const sender = new ControlledSender();
+    assert.throws(() => batcher(sender, { maxBatchSize: 0 }), RangeError);
+    assert.throws(() => batcher(sender, { concurrency: 0 }), RangeError);
+    assert.throws(() => batcher(sender, { concurrency: NaN }), RangeError);
+  });
+
+  it('sends as soon as a batch is full, with the records as one JSON array', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 3, windowMs: 60_000 });
+    const first = subject.submit('ivr-1', records('a', 'b'));
+    await tick();
+    assert.equal(sender.batches.length, 0, 'two records wait for the window');
+    assert.equal(subject.pending, 2);
+    const second = subject.submit('ivr-1', records('c', 'd'));
+    assert.equal(sender.batches.length, 1);
+    const [batch] = sender.batches;
+    assert.equal(batch.key, 'ivr-1');
+    assert.equal(batch.body, '[{"name":"a"},{"name":"b"},{"name":"c"}]');
+    assert.deepEqual(JSON.parse(batch.body), [{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+    assert.equal(subject.inFlight, 1);
+    assert.equal(subject.pending, 4);
+
+    subject.flushAll();
+    await sender.waitForBatches(2);
+    assert.equal(sender.batches[1].body, '[{"name":"d"}]');
+    sender.batches[0].answer();
+    sender.batches[1].answer();
+    assert.deepEqual(await first, [resultOf('a'), resultOf('b')]);
+    assert.deepEqual(await second, [resultOf('c'), resultOf('d')]);
+    assert.equal(subject.pending, 0);
+  });
+
+  it('sends what the window gathered once the window closes', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 100, windowMs: 30 });
+    const first = subject.submit('ivr-1', records('a'));
+    const second = subject.submit('ivr-1', records('b', 'c'));
+    assert.equal(sender.batches.length, 0);
+    await sender.waitForBatches(1);
+    assert.equal(sender.batches[0].records.length, 3);
+    sender.batches[0].answer();
+    assert.deepEqual(await first, [resultOf('a')]);
+    assert.deepEqual(await second, [resultOf('b'), resultOf('c')]);
+
+    // A later record opens a new window of its own.
+    const third = subject.submit('ivr-1', records('d'));
+    await sender.waitForBatches(2);
+    sender.batches[1].answer();
+    assert.deepEqual(await third, [resultOf('d')]);
+  });
+
+  it('with a window of 0 sends each submission on its own turn', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 100, windowMs: 0 });
+    const first = subject.submit('ivr-1', records('a'));
+    await sender.waitForBatches(1);
+    sender.batches[0].answer();
+    assert.deepEqual(await first, [resultOf('a')]);
+  });
+
+  it('keeps each request body within maxBatchBytes, counted in UTF-8 bytes', async () => {
+    const sender = new ControlledSender();
+    // Devanagari: 3 UTF-8 bytes per UTF-16 code unit; each record is 3 + 60 * 3 + 2 + 2 = 187 bytes as JSON.
+    const hindi = (i: number) => ({ json: JSON.stringify({ n: `${i}`.padEnd(60, 'न') }) });
+    const queued = Array.from({ length: 10 }, (_, i) => hindi(i));
+    const recordBytes = Buffer.byteLength(queued[0].json);
+    const maxBatchBytes = 2 + 3 * (recordBytes + 1);
+    const subject = batcher(sender, { maxBatchSize: 100, maxBatchBytes, windowMs: 60_000 });
+    sender.autoAnswer = true;
+    const submitted = subject.submit('ivr-1', queued);
+    subject.flushAll();
+    assert.equal((await submitted).length, 10);
+    for (const batch of sender.batches) {
+      assert.ok(Buffer.byteLength(batch.body) <= maxBatchBytes, `${Buffer.byteLength(batch.body)} > ${maxBatchBytes}`);
+    }
+    assert.deepEqual(sender.batches.map((batch) => batch.records.length), [3, 3, 3, 1]);
+  });
+
+  it('sends as soon as the queued bytes reach the bound, and a record over the bound alone', async () => {
+    const sender = new ControlledSender();
+    const small = { json: '{"n":"xxxxxxxxxxxxxxxx"}' }; // 24 bytes
+    const huge = { json: JSON.stringify({ n: 'y'.repeat(500) }) };
+    const subject = batcher(sender, { maxBatchSize: 100, maxBatchBytes: 2 + 2 * 25, windowMs: 60_000 });
+    const first = subject.submit('ivr-1', [small]);
+    assert.equal(sender.batches.length, 0);
+    const second = subject.submit('ivr-1', [small, huge, small]);
+    // [small, small] fill the bound; huge goes alone although it exceeds it; the last small waits.
+    assert.deepEqual(sender.batches.map((batch) => batch.records.length), [2, 1]);
+    assert.equal(sender.batches[1].records[0], huge);
+    subject.flushAll();
+    await sender.waitForBatches(3);
+    for (const batch of sender.batches) batch.answer();
+    assert.equal((await first).length, 1);
+    assert.equal((await second).length, 3);
+  });
+
+  it('keeps at most `concurrency` batches in flight and starts the next when one is answered', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 1, concurrency: 2 });
+    const submissions = ['a', 'b', 'c', 'd', 'e'].map((name) => subject.submit('ivr-1', records(name)));
+    await tick();
+    assert.equal(sender.batches.length, 2);
+    assert.equal(subject.inFlight, 2);
+    assert.equal(subject.pending, 5);
+    sender.batches[1].answer();
+    await sender.waitForBatches(3);
+    await tick();
+    assert.equal(sender.batches.length, 3);
+    assert.equal(subject.inFlight, 2);
+    for (let i = 0; i < 5; i++) {
+      await sender.waitForBatches(i + 1);
+      if (i !== 1) sender.batches[i].answer();
+    }
+    assert.deepEqual(await Promise.all(submissions), [['a'], ['b'], ['c'], ['d'], ['e']].map(([name]) => [resultOf(name)]));
+    assert.deepEqual(sender.batches.map((batch) => batch.body), ['a', 'b', 'c', 'd', 'e'].map((name) => `[{"name":"${name}"}]`));
+  });
+
+  it('never mixes keys in one batch', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 2 });
+    const a1 = subject.submit('ivr-a', records('a1'));
+    const b1 = subject.submit('ivr-b', records('b1'));
+    const a2 = subject.submit('ivr-a', records('a2'));
+    assert.equal(sender.batches.length, 1);
+    assert.equal(sender.batches[0].key, 'ivr-a');
+    assert.equal(sender.batches[0].body, '[{"name":"a1"},{"name":"a2"}]');
+    subject.flushAll();
+    await sender.waitForBatches(2);
+    assert.equal(sender.batches[1].key, 'ivr-b');
+    assert.equal(sender.batches[1].body, '[{"name":"b1"}]');
+    for (const batch of sender.batches) batch.answer();
+    assert.deepEqual(await Promise.all([a1, b1, a2]), [[resultOf('a1')], [resultOf('b1')], [resultOf('a2')]]);
+  });
+
+  it('maps results back to each submission in its own order, across batches', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 2 });
+    const first = subject.submit('ivr-1', records('a', 'b', 'c'));
+    const second = subject.submit('ivr-1', records('d'));
+    await sender.waitForBatches(2);
+    assert.deepEqual(sender.batches.map((batch) => batch.records.length), [2, 2]);
+    // Answer the second batch first, with results that say where they came from.
+    sender.batches[1].answer(['R-c', 'R-d']);
+    sender.batches[0].answer(['R-a', 'R-b']);
+    assert.deepEqual(await first, ['R-a', 'R-b', 'R-c']);
+    assert.deepEqual(await second, ['R-d']);
+  });
+
+  it('settles submissions in submission order even when a later batch is answered first', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 1, concurrency: 3 });
+    const log: string[] = [];
+    const first = track(subject.submit('ivr-1', records('a')), 'a', log);
+    const second = track(subject.submit('ivr-2', records('b')), 'b', log);
+    const third = track(subject.submit('ivr-1', records('c')), 'c', log);
+    await sender.waitForBatches(3);
+    sender.batches[2].answer();
+    sender.batches[1].fail(new Error('HTTP 503'));
+    await tick();
+    await tick();
+    assert.deepEqual(log, [], 'nothing settles before the first submission');
+    sender.batches[0].answer();
+    await Promise.allSettled([first, second, third]);
+    assert.deepEqual(log, ['a ok', 'b failed', 'c ok']);
+  });
+
+  it('rejects only the submissions of a failing batch, with how many of their records were delivered', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 2 });
+    const whole = subject.submit('ivr-1', records('a', 'b'));
+    const split = subject.submit('ivr-1', records('c', 'd', 'e'));
+    const after = subject.submit('ivr-1', records('f'));
+    subject.flushAll();
+    await sender.waitForBatches(3);
+    assert.deepEqual(sender.batches.map((batch) => batch.body), [
+      '[{"name":"a"},{"name":"b"}]',
+      '[{"name":"c"},{"name":"d"}]',
+      '[{"name":"e"},{"name":"f"}]',
+    ]);
+    const cause = new Error('SangamCRM call-log API answered HTTP 500: boom');
+    sender.batches[0].answer();
+    sender.batches[1].answer();
+    sender.batches[2].fail(cause);
+
+    assert.deepEqual(await whole, [resultOf('a'), resultOf('b')]);
+    const splitFailure = await split.then(
+      () => assert.fail('the split submission should fail'),
+      (error: unknown) => error,
+    );
+    assert.ok(splitFailure instanceof BatchFailure);
+    assert.equal(splitFailure.cause, cause);
+    assert.equal(splitFailure.message, cause.message);
+    assert.equal(splitFailure.delivered, 2);
+    assert.equal(splitFailure.total, 3);
+    await assert.rejects(after, (error: unknown) => error instanceof BatchFailure && error.delivered === 0 && error.total === 1);
+  });
+
+  it('wraps a non-Error rejection of the sender', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 1 });
+    const submitted = subject.submit('ivr-1', records('a'));
+    await sender.waitForBatches(1);
+    (sender.batches[0].fail as (reason: unknown) => void)('plain string');
+    await assert.rejects(submitted, (error: unknown) => error instanceof BatchFailure && error.message === 'plain string');
+  });
+
+  it('rejects the submissions of a batch whose sender throws synchronously, and keeps working', async () => {
+    let calls = 0;
+    const subject = new CallLogBatcher<string>({
+      maxBatchSize: 1,
+      windowMs: 0,
+      maxBatchBytes: 1024,
+      concurrency: 1,
+      send: (batch) => {
+        calls++;
+        if (calls === 1) throw new Error('sender bug');
+        return Promise.resolve(batch.records.map(() => 'ok'));
+      },
+    });
+    const log: string[] = [];
+    const first = track(subject.submit('ivr-1', records('a')), 'a', log);
+    const second = track(subject.submit('ivr-1', records('b')), 'b', log);
+    await assert.rejects(first, (error: unknown) => error instanceof BatchFailure && error.message === 'sender bug');
+    assert.deepEqual(await second, ['ok']);
+    assert.equal(subject.pending, 0);
+    assert.equal(subject.inFlight, 0);
+  });
+
+  it('flushAll sends what waits for its window at once, and resets after', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 100, windowMs: 60_000 });
+    const first = subject.submit('ivr-1', records('a'));
+    const second = subject.submit('ivr-2', records('b'));
+    assert.equal(sender.batches.length, 0);
+    subject.flushAll();
+    assert.equal(sender.batches.length, 2);
+    for (const batch of sender.batches) batch.answer();
+    await Promise.all([first, second]);
+
+    const later = subject.submit('ivr-1', records('c'));
+    await tick();
+    assert.equal(sender.batches.length, 2, 'a submission after the flush waits for its window again');
+    subject.flushAll();
+    sender.batches[2].answer();
+    await later;
+  });
+
+  it('whenIdle resolves at once when idle and otherwise once every record is answered', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 1, concurrency: 1 });
+    await subject.whenIdle();
+    const submissions = [subject.submit('ivr-1', records('a')), subject.submit('ivr-1', records('b'))];
+    let idle = false;
+    const idling = subject.whenIdle().then(() => (idle = true));
+    await sender.waitForBatches(1);
+    sender.batches[0].answer();
+    await sender.waitForBatches(2);
+    await tick();
+    assert.equal(idle, false);
+    assert.equal(subject.pending, 1);
+    sender.batches[1].fail(new Error('down'));
+    await idling;
+    assert.equal(subject.pending, 0);
+    await Promise.allSettled(submissions);
+  });
+
+  it('resolves an empty submission with no results, in its turn', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 1 });
+    const log: string[] = [];
+    const first = track(subject.submit('ivr-1', records('a')), 'a', log);
+    const empty = track(subject.submit('ivr-1', []), 'empty', log);
+    await sender.waitForBatches(1);
+    await tick();
+    assert.deepEqual(log, []);
+    sender.batches[0].answer();
+    assert.deepEqual(await empty, []);
+    await first;
+    assert.deepEqual(log, ['a ok', 'empty ok']);
+    assert.equal(sender.batches.length, 1);
+  });
+});
