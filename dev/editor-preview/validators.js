@@ -40,6 +40,8 @@ const cases = [
   ['sangam-config', 'timeout', 99, false],
   ['sangam-config', 'timeout', '10000', true],
   ['sangam-config', 'maxSockets', 257, false],
+  ['sangam-config', 'outboxMaxRecords', 99, false],
+  ['sangam-config', 'outboxMaxRecords', '10000000', true],
   ['sangam-call-log', 'batchSize', 0, false],
   ['sangam-call-log', 'batchSize', 1, true],
   ['sangam-call-log', 'batchSize', '1000', true],
