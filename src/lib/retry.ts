@@ -46,8 +46,8 @@ export interface RetryHooks {
   onRetry?: (info: { attempt: number; delayMs: number; error: RemoteError }) => void;
   /** Aborts the wait between attempts (node closed). */
   signal?: AbortSignal;
-  /** Overrides the decision for an error; defaults to error.retryable. */
-  isRetryable?: (error: RemoteError) => boolean;
+  /** Overrides the decision for an error, knowing how long the wait before the retry would be; defaults to error.retryable. */
+  isRetryable?: (error: RemoteError, delayMs: number) => boolean;
   random?: () => number;
 }
 
@@ -66,13 +66,14 @@ export async function withRetry<T>(
       return await attempt(attemptNumber);
     } catch (error) {
       if (!(error instanceof RemoteError)) throw error;
-      const retryable = hooks.isRetryable ? hooks.isRetryable(error) : error.retryable;
-      if (!retryable || attemptNumber > policy.retries) throw error;
+      if (attemptNumber > policy.retries) throw error;
       let delayMs = backoffDelay(attemptNumber - 1, policy, hooks.random);
       if (error.retryAfterMs !== undefined) {
         if (error.retryAfterMs > policy.maxRetryAfterMs) throw error;
         delayMs = Math.max(error.retryAfterMs, 1);
       }
+      const retryable = hooks.isRetryable ? hooks.isRetryable(error, delayMs) : error.retryable;
+      if (!retryable) throw error;
       hooks.onRetry?.({ attempt: attemptNumber, delayMs, error });
       await sleep(delayMs, hooks.signal);
     }

@@ -77,9 +77,11 @@ export class CallLogDispatcher {
     const jsons = records.map((record) => JSON.stringify(record));
     const ids = this.options.journal ? await this.options.journal.append(key, jsons) : undefined;
     const queued: QueuedRecord[] = jsons.map((json, i) => ({ json, outboxId: ids?.[i] }));
+    const answered = this.batcher.submit(key, queued);
+    // After submit: the records are queued now, so the count includes this msg's.
     this.report();
     try {
-      return await this.batcher.submit(key, queued);
+      return await answered;
     } catch (error) {
       throw this.describeFailure(error, records.length);
     } finally {

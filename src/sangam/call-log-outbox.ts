@@ -160,14 +160,20 @@ export class CallLogOutbox implements CallLogJournal {
           this.ack(ids);
         } catch (error) {
           for (const id of ids) this.sending.delete(id);
+          let failure: unknown = error;
           if (refusesRecords(error)) {
-            await this.setAside(batch, error as RemoteError);
-            continue;
+            try {
+              await this.setAside(batch, error as RemoteError);
+              continue;
+            } catch (setAsideError) {
+              // Could not write the rejected file (disk full, permissions): keep them journalled.
+              failure = setAsideError;
+            }
           }
-          const reason = error instanceof Error ? error.message : String(error);
+          const reason = failure instanceof Error ? failure.message : String(failure);
+          this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? 300_000);
           const retryInMs = this.nextDelayMs;
           this.options.onEvent?.({ kind: 'replay-failed', waiting: this.summary().waiting, retryInMs, reason });
-          this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? 300_000);
           this.reportWaiting();
           this.schedule(retryInMs);
           return;

@@ -27,8 +27,10 @@ export class NotifySender {
     const { client, retry, maxAgeSeconds, onRetry } = this.options;
     return withRetry(() => client.postNotify(body, ivrName, this.abort.signal), retry, {
       signal: this.abort.signal,
-      isRetryable: (error) =>
-        error.retryable && (maxAgeSeconds === 0 || this.now() - eventTimeMs + 1000 < maxAgeSeconds * 1000),
+      // Count the coming wait, and a second for the request itself: a retry that would land
+      // after the maximum age is a late pop-up.
+      isRetryable: (error, delayMs) =>
+        error.retryable && (maxAgeSeconds === 0 || this.now() + delayMs + 1000 - eventTimeMs < maxAgeSeconds * 1000),
       onRetry: ({ attempt, error }) => onRetry?.({ attempt, error }),
     });
   }

@@ -127,7 +127,7 @@ describe('sangam/call-log-dispatcher', () => {
 
   // submit() calls report() before batcher.submit() has queued the msg's records, so the first
   // report for a msg counts only the records of earlier msgs: a lone msg reports 'idle', never 'sending'.
-  it.skip('reports "sending" with the msg\'s own records as soon as a msg is accepted (bug: report() runs before the records are queued)', async () => {
+  it('reports "sending" with the msg\'s own records as soon as a msg is accepted', async () => {
     const activity: DispatchActivity[] = [];
     const subject = dispatcher({ onActivity: (event) => activity.push(event) });
     await subject.submit('main-ivr', [callRecord('1001'), callRecord('1002')]);
