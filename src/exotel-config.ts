@@ -50,6 +50,6 @@ export = function register(RED: NodeAPI): void {
     });
   }
   RED.nodes.registerType<ExotelConfigNode, ExotelConfigDef, unknown, ExotelCredentials>('exotel-config', ExotelConfig, {
-    credentials: { apiKey: { type: 'text' }, apiToken: { type: 'password' } },
+    credentials: { apiKey: { type: 'password' }, apiToken: { type: 'password' } },
   });
 };

@@ -27,14 +27,14 @@ describe('exotel-config in a Node-RED runtime', function () {
     assertNoSecret(logged, 'a log line');
   });
 
-  it('declares apiKey (text) and apiToken (password) as credentials and opens the account', async () => {
+  it('declares apiKey and apiToken as password credentials and opens the account', async () => {
     await helper.load(
       exotelConfigNode,
       [{ id: 'cfg', type: 'exotel-config', accountSid: ACCOUNT_SID, subdomain: '', callerId: '08047112233', rateLimit: '', timeout: '' }],
       { cfg: { apiKey: API_KEY, apiToken: API_TOKEN } },
     );
     const runtime = helper._RED as unknown as { nodes: { getCredentialDefinition(type: string): unknown } };
-    assert.deepEqual(runtime.nodes.getCredentialDefinition('exotel-config'), { apiKey: { type: 'text' }, apiToken: { type: 'password' } });
+    assert.deepEqual(runtime.nodes.getCredentialDefinition('exotel-config'), { apiKey: { type: 'password' }, apiToken: { type: 'password' } });
     const account = (helper.getNode('cfg') as unknown as ConfigNodeView).exotelAccount;
     assert.ok(account);
     assert.equal(account.baseUrl, 'https://api.exotel.com');
