@@ -32,7 +32,10 @@ const USAGE = `Environment (all optional):
   EXOTEL_STATUS_CALLBACK_URL   where Exotel posts call ends (http://127.0.0.1:<NODE_RED_PORT>/exotel/status-callback;
                        a real Exotel needs a public URL)
   MQTT_HOST, MQTT_PORT a real broker; unset: an in-process aedes broker on MQTT_PORT (1883)
-  DEMO_TRAFFIC=0       no generated traffic (send your own)`;
+  DEMO_TRAFFIC=0       no generated traffic (send your own). Off by default when SANGAM_DOMAIN or
+                       EXOTEL_SUBDOMAIN point at a real service (fake calls must not reach a real CRM);
+                       DEMO_TRAFFIC=1 turns it on, but never sends click-to-calls to a real Exotel
+                       (it would ring made-up numbers)`;
 
 interface DemoSettings {
   nodeRedPort: number;
@@ -44,6 +47,8 @@ interface DemoSettings {
   mqtt: { host: string; port: number; external: boolean };
   statusCallbackUrl: string;
   traffic: boolean;
+  /** Click-to-calls only against the stand-in: a real Exotel would ring the generator's made-up numbers. */
+  trafficClickToCalls: boolean;
 }
 
 function portFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -87,7 +92,8 @@ export function readDemoSettings(env: NodeJS.ProcessEnv): DemoSettings {
     exotel,
     mqtt: { host: env.MQTT_HOST || '127.0.0.1', port: portFrom(env, 'MQTT_PORT', 1883), external: Boolean(env.MQTT_HOST) },
     statusCallbackUrl: env.EXOTEL_STATUS_CALLBACK_URL || `http://127.0.0.1:${nodeRedPort}/exotel/status-callback`,
-    traffic: env.DEMO_TRAFFIC !== '0',
+    traffic: env.DEMO_TRAFFIC === '1' || (env.DEMO_TRAFFIC !== '0' && !('domain' in crm) && !('subdomain' in exotel)),
+    trafficClickToCalls: !('subdomain' in exotel),
   };
 }
 
@@ -115,7 +121,14 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const settings = readDemoSettings(process.env);
+  let settings: DemoSettings;
+  try {
+    settings = readDemoSettings(process.env);
+  } catch (error) {
+    console.error(`npm start: ${(error as Error).message}\n\n${USAGE}`);
+    process.exitCode = 1;
+    return;
+  }
   const root = packageRoot();
   const stops: Array<() => Promise<void>> = [];
   let stopping = false;
@@ -205,6 +218,7 @@ async function main(): Promise<void> {
       traffic = new TrafficGenerator({
         mqttUrl: `mqtt://${settings.mqtt.host}:${settings.mqtt.port}`,
         nodeRedUrl: nodeRed.url,
+        clickToCallEveryMs: settings.trafficClickToCalls ? 5_000 : 0,
         log: (line) => console.log(`  ${line}`),
       });
       await traffic.start();
@@ -232,7 +246,7 @@ function printBanner(editorUrl: string, crm: SangamCrmStandIn | undefined, exote
     exotel ? `Exotel stand-in:    ${exotel.url}/__control/stats   (${exotel.url}/__control/calls)` : 'Exotel:            real account',
     `MQTT broker:        mqtt://${settings.mqtt.host}:${settings.mqtt.port}${settings.mqtt.external ? '' : ' (aedes, in this process)'}`,
     settings.traffic
-      ? 'traffic: an ended call every 0.7 s, a ringing call every 2 s, a click-to-call every 5 s (DEMO_TRAFFIC=0 turns it off)'
+      ? `traffic: an ended call every 0.7 s, a ringing call every 2 s${settings.trafficClickToCalls ? ', a click-to-call every 5 s' : ''} (DEMO_TRAFFIC=0 turns it off)`
       : 'traffic generator off: publish to pbx/calls/ended or pbx/calls/ringing, POST /sangam/call-log or /sangam/click2call',
     'Ctrl-C stops everything.   (npm start -- --help lists the environment variables)',
     '',
