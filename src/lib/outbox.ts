@@ -53,6 +53,12 @@ export interface OutboxOptions {
   durability?: 'fsync' | 'write';
   /** Called for each run of corrupt bytes found on open (the outbox skips them and goes on). */
   onCorrupt?: (report: CorruptJournalReport) => void;
+  /**
+   * Items are JSON texts (T = string), written into the journal verbatim and handed back as text:
+   * a caller that already serialised its records saves a second encoding, an escaped copy and a
+   * parse per append.
+   */
+  itemsAreJsonText?: boolean;
 }
 
 export interface CorruptJournalReport {
@@ -153,6 +159,7 @@ export class Outbox<T> {
     private readonly paths: { dir: string; journal: string; temp: string; lock: string },
     private readonly limits: { maxEntries: number; maxBytes: number },
     private readonly syncOnWrite: boolean,
+    private readonly itemsAreJsonText: boolean,
   ) {}
 
   /** Opens (or creates) the journal, takes its lock and recovers the unacknowledged entries. */
@@ -179,11 +186,11 @@ export class Outbox<T> {
         if (errorCode(err) !== 'ENOENT') throw err;
       }
       if (!fh) {
-        const outbox = new Outbox<T>(await fsp.open(journal, 'w+', 0o600), paths, { maxEntries, maxBytes }, options.durability !== 'write');
+        const outbox = new Outbox<T>(await fsp.open(journal, 'w+', 0o600), paths, { maxEntries, maxBytes }, options.durability !== 'write', options.itemsAreJsonText === true);
         await outbox.rewrite([]);
         return outbox;
       }
-      const outbox = new Outbox<T>(fh, paths, { maxEntries, maxBytes }, options.durability !== 'write');
+      const outbox = new Outbox<T>(fh, paths, { maxEntries, maxBytes }, options.durability !== 'write', options.itemsAreJsonText === true);
       try {
         await outbox.recover(options.onCorrupt);
       } catch (err) {
@@ -209,7 +216,9 @@ export class Outbox<T> {
     const firstId = this.nextId;
     let payload: string;
     try {
-      payload = JSON.stringify(['A', firstId, String(key), items]);
+      payload = this.itemsAreJsonText
+        ? `["A",${firstId},${JSON.stringify(String(key))},[${(items as readonly unknown[] as string[]).join(',')}]]`
+        : JSON.stringify(['A', firstId, String(key), items]);
     } catch (err) {
       return Promise.reject(new TypeError(`Outbox records must be JSON values: ${errorMessage(err)}`));
     }
@@ -218,7 +227,7 @@ export class Outbox<T> {
     if (full) return Promise.reject(full);
 
     // Keep what JSON gives back, so items look the same before and after a restart.
-    const journalled = (JSON.parse(payload) as ['A', number, string, T[]])[3];
+    const journalled = this.itemsAreJsonText ? items.slice() : (JSON.parse(payload) as ['A', number, string, T[]])[3];
     this.nextId += items.length;
     this.queuedEntries += items.length;
     this.queuedAppendBytes += line.length;
@@ -470,7 +479,11 @@ export class Outbox<T> {
         let j = i + 1;
         while (j < keep.length && j - i < MAX_ITEMS_PER_COMPACTED_LINE && keep[j]!.key === keep[i]!.key && keep[j]!.id === keep[j - 1]!.id + 1) j++;
         const run = keep.slice(i, j);
-        const line = encodeLine(JSON.stringify(['A', run[0]!.id, run[0]!.key, run.map((e) => e.item)]));
+        const line = encodeLine(
+          this.itemsAreJsonText
+            ? `["A",${run[0]!.id},${JSON.stringify(run[0]!.key)},[${run.map((e) => e.item).join(',')}]]`
+            : JSON.stringify(['A', run[0]!.id, run[0]!.key, run.map((e) => e.item)]),
+        );
         const share = Math.floor(line.length / run.length);
         run.forEach((entry, k) => newShares.set(entry, k === 0 ? line.length - share * (run.length - 1) : share));
         await push(line);
@@ -570,7 +583,8 @@ export class Outbox<T> {
             this.liveBytes -= older.bytes;
           }
         }
-        this.addEntries(firstId, key, items as T[], lineBytes);
+        const recovered = this.itemsAreJsonText ? items.map((item) => JSON.stringify(item)) : items;
+        this.addEntries(firstId, key, recovered as T[], lineBytes);
         this.nextId = Math.max(this.nextId, firstId + items.length);
         return;
       }

@@ -48,32 +48,67 @@ export class BatchFailure extends Error {
 interface Submission<Result> {
   results: Result[];
   remaining: number;
+  total: number;
   failure?: Error;
   delivered: number;
-  settle: () => void;
-  done: Promise<void>;
+  settled: boolean;
+  resolve: (results: Result[]) => void;
+  reject: (error: Error) => void;
 }
 
 interface Item<Result> {
   record: QueuedRecord;
+  bytes: number;
   submission: Submission<Result>;
   index: number;
 }
 
-interface KeyQueue<Result> {
-  items: Item<Result>[];
-  bytes: number;
+/** A FIFO that takes from the front in O(1): a long queue (CRM down) must not make each cut O(n). */
+class ItemQueue<Result> {
+  private items: Item<Result>[] = [];
+  private head = 0;
+  bytes = 0;
   /** When the oldest queued item arrived; the window counts from it. */
-  since: number;
+  since = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: Item<Result>): void {
+    this.items.push(item);
+    this.bytes += item.bytes;
+  }
+
+  peek(offset: number): Item<Result> {
+    return this.items[this.head + offset];
+  }
+
+  take(count: number): Item<Result>[] {
+    const taken = this.items.slice(this.head, this.head + count);
+    this.head += count;
+    for (const item of taken) this.bytes -= item.bytes;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
 }
 
 export class CallLogBatcher<Result> {
-  private readonly queues = new Map<string, KeyQueue<Result>>();
+  private readonly queues = new Map<string, ItemQueue<Result>>();
   private timer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
   private inFlightBatches = 0;
   private queuedRecords = 0;
   private inFlightRecords = 0;
-  private orderTail: Promise<unknown> = Promise.resolve();
+  /** Submissions not yet handed back, oldest first: they settle strictly in this order. */
+  private order: Array<Submission<Result> | undefined> = [];
+  private orderHead = 0;
   private idleWaiters: Array<() => void> = [];
   private flushingAll = false;
 
@@ -96,37 +131,32 @@ export class CallLogBatcher<Result> {
    * record is answered and every earlier submission has settled; rejects with BatchFailure.
    */
   submit(key: string, records: QueuedRecord[]): Promise<Result[]> {
-    let settle!: () => void;
-    const done = new Promise<void>((resolve) => (settle = resolve));
-    const submission: Submission<Result> = {
-      results: new Array<Result>(records.length),
-      remaining: records.length,
-      delivered: 0,
-      settle,
-      done,
-    };
-    if (records.length === 0) settle();
-    let queue = this.queues.get(key);
-    if (!queue) {
-      queue = { items: [], bytes: 0, since: Date.now() };
-      this.queues.set(key, queue);
-    }
-    if (queue.items.length === 0) queue.since = Date.now();
-    for (let i = 0; i < records.length; i++) {
-      queue.items.push({ record: records[i], submission, index: i });
-      queue.bytes += recordBytes(records[i]);
-    }
-    this.queuedRecords += records.length;
-    this.pump();
-
-    // Settle in submission order: wait for the previous submission, then for our own.
-    const ordered = this.orderTail.then(() => done);
-    this.orderTail = ordered;
-    return ordered.then(() => {
-      if (submission.failure) {
-        throw new BatchFailure(submission.failure, submission.delivered, records.length);
+    return new Promise<Result[]>((resolve, reject) => {
+      const submission: Submission<Result> = {
+        results: new Array<Result>(records.length),
+        remaining: records.length,
+        total: records.length,
+        delivered: 0,
+        settled: records.length === 0,
+        resolve,
+        reject,
+      };
+      this.order.push(submission);
+      if (submission.settled) {
+        this.handBack();
+        return;
       }
-      return submission.results;
+      let queue = this.queues.get(key);
+      if (!queue) {
+        queue = new ItemQueue<Result>();
+        this.queues.set(key, queue);
+      }
+      if (queue.length === 0) queue.since = Date.now();
+      for (let i = 0; i < records.length; i++) {
+        queue.push({ record: records[i], bytes: recordBytes(records[i]), submission, index: i });
+      }
+      this.queuedRecords += records.length;
+      this.pump();
     });
   }
 
@@ -147,42 +177,44 @@ export class CallLogBatcher<Result> {
     const now = Date.now();
     let nextDue = Infinity;
     for (const [key, queue] of this.queues) {
-      while (queue.items.length > 0 && this.inFlightBatches < this.options.concurrency) {
-        const full = queue.items.length >= this.options.maxBatchSize || queue.bytes >= this.options.maxBatchBytes;
+      while (queue.length > 0 && this.inFlightBatches < this.options.concurrency) {
+        const full = queue.length >= this.options.maxBatchSize || queue.bytes >= this.options.maxBatchBytes;
         const due = this.flushingAll || now - queue.since >= this.options.windowMs;
         if (!full && !due) break;
         this.startBatch(key, queue);
       }
-      if (queue.items.length > 0) nextDue = Math.min(nextDue, queue.since + this.options.windowMs);
+      if (queue.length > 0) nextDue = Math.min(nextDue, queue.since + this.options.windowMs);
       else this.queues.delete(key);
     }
     if (this.queuedRecords === 0) this.flushingAll = false;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
     // While every slot is busy a finishing batch calls pump(); a timer then would only spin.
-    if (nextDue !== Infinity && this.inFlightBatches < this.options.concurrency) {
+    const wanted = nextDue !== Infinity && this.inFlightBatches < this.options.concurrency ? nextDue : Infinity;
+    if (wanted === this.timerDue) return;
+    // Re-arming on every submit would cost a timer per msg: keep an armed timer that is due in time.
+    if (this.timer && wanted >= this.timerDue && wanted !== Infinity) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDue = wanted;
+    if (wanted !== Infinity) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
+        this.timerDue = Infinity;
         this.pump();
-      }, Math.max(0, nextDue - now));
+      }, Math.max(0, wanted - now));
     }
   }
 
-  private startBatch(key: string, queue: KeyQueue<Result>): void {
-    // Count first, then cut once: shifting one item at a time is quadratic on a long queue.
+  private startBatch(key: string, queue: ItemQueue<Result>): void {
     let count = 0;
     let bytes = 2;
-    while (count < queue.items.length && count < this.options.maxBatchSize) {
-      const size = recordBytes(queue.items[count].record);
+    while (count < queue.length && count < this.options.maxBatchSize) {
+      const size = queue.peek(count).bytes;
       // Always take at least one item, even if it alone is over the byte bound.
       if (count > 0 && bytes + size > this.options.maxBatchBytes) break;
       bytes += size;
       count++;
     }
-    const items = queue.items.splice(0, count);
-    queue.bytes -= bytes - 2;
+    const items = queue.take(count);
     queue.since = Date.now();
     this.queuedRecords -= items.length;
     this.inFlightRecords += items.length;
@@ -199,20 +231,23 @@ export class CallLogBatcher<Result> {
             const { submission, index } = items[i];
             submission.results[index] = results[i];
             submission.delivered++;
-            this.finishItem(submission);
+            submission.remaining--;
+            if (submission.remaining === 0) submission.settled = true;
           }
         },
         (error: unknown) => {
           const failure = error instanceof Error ? error : new Error(String(error));
           for (const { submission } of items) {
             submission.failure ??= failure;
-            this.finishItem(submission);
+            submission.remaining--;
+            if (submission.remaining === 0) submission.settled = true;
           }
         },
       )
       .finally(() => {
         this.inFlightBatches--;
         this.inFlightRecords -= items.length;
+        this.handBack();
         this.pump();
         if (this.pending === 0) {
           const waiters = this.idleWaiters;
@@ -222,9 +257,25 @@ export class CallLogBatcher<Result> {
       });
   }
 
-  private finishItem(submission: Submission<Result>): void {
-    submission.remaining--;
-    if (submission.remaining === 0) submission.settle();
+  /** Settles finished submissions from the front, so a later one never overtakes an earlier one. */
+  private handBack(): void {
+    while (this.orderHead < this.order.length) {
+      const submission = this.order[this.orderHead];
+      if (!submission?.settled) break;
+      this.order[this.orderHead++] = undefined;
+      if (submission.failure) {
+        submission.reject(new BatchFailure(submission.failure, submission.delivered, submission.total));
+      } else {
+        submission.resolve(submission.results);
+      }
+    }
+    if (this.orderHead === this.order.length) {
+      this.order = [];
+      this.orderHead = 0;
+    } else if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
+      this.order = this.order.slice(this.orderHead);
+      this.orderHead = 0;
+    }
   }
 }
 

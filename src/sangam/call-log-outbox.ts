@@ -56,7 +56,7 @@ export class CallLogOutbox implements CallLogJournal {
 
   constructor(private readonly options: CallLogOutboxOptions) {
     this.nextDelayMs = options.firstRetryMs ?? 5_000;
-    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries });
+    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true });
     this.opening.then(
       (outbox) => {
         this.outbox = outbox;

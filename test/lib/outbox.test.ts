@@ -153,6 +153,23 @@ describe('lib/outbox', () => {
     assert.deepEqual((await open<Record<string, unknown>>()).pending(), expected);
   });
 
+  it('journals JSON texts verbatim with itemsAreJsonText, and hands them back as text after a restart and a compaction', async () => {
+    const texts = ['{"name":"रवि","n":1}', '{"name":"a\\"b","n":2}', '{"n":3}'];
+    const outbox = await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 });
+    const ids = await outbox.append('k', texts);
+    assert.deepEqual(outbox.pending().map((entry) => entry.item), texts);
+    // Enough acknowledged filler to make the writer compact the journal around the three texts.
+    for (let i = 0; i < 40; i++) {
+      const filler = await outbox.append('k', [JSON.stringify({ filler: 'x'.repeat(2000), i })]);
+      await outbox.ack(filler);
+    }
+    await outbox.close();
+    const reopened = await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 });
+    assert.deepEqual(reopened.pending().map((entry) => [entry.id, entry.item]), ids.map((id, i) => [id, JSON.stringify(JSON.parse(texts[i]))]));
+    const journal = fs.readFileSync(path.join(dir, 'node_1.journal'), 'utf8');
+    assert.ok(journal.includes('{"name":"रवि","n":1}'), 'written verbatim, not as an escaped string');
+  });
+
   it('rejects items that are not JSON values without journalling anything', async () => {
     const outbox = await open<unknown>();
     const before = fs.statSync(journalPath()).size;

@@ -99,7 +99,7 @@ describe('sangam/call-log-outbox', () => {
 
   /** What a fresh Outbox finds in the journal (the CallLogOutbox must be closed first). */
   async function journalled(): Promise<Array<{ key: string; item: string }>> {
-    const reader = await Outbox.open<string>({ dir, name: 'config.1' });
+    const reader = await Outbox.open<string>({ dir, name: 'config.1', itemsAreJsonText: true });
     try {
       return reader.pending().map(({ key, item }) => ({ key, item }));
     } finally {
