@@ -10,7 +10,6 @@
  * (a batch the CRM stored just before the kill is sent again: at least once).
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,14 +71,6 @@ function flows(crmUrl: string): FlowNode[] {
  * SIGKILL. NodeRedProcess offers only a graceful stop(); its child is private in TypeScript only.
  * (Reported: a `kill(signal)` method on NodeRedProcess would make this cast unnecessary.)
  */
-async function killHard(nodeRed: NodeRedProcess): Promise<void> {
-  const child = (nodeRed as unknown as { child: ChildProcess }).child;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 /** `workers` clients each POST one record at a time until `stop()` or the runtime dies. */
 function produce(url: string, tag: string, state: ProducerState, workers: number, stop: () => boolean, max = 20_000): Promise<void> {
   const worker = async (): Promise<void> => {
@@ -120,7 +111,7 @@ describe('fault suite: node-red killed with SIGKILL mid-stream, restarted on the
     crm = await SangamCrmStandIn.start({ token: TOKEN, latencyMs: 20 });
   });
   after(async () => {
-    if (nodeRed) await killHard(nodeRed).then(() => nodeRed?.stop());
+    if (nodeRed) await nodeRed.crash().then(() => nodeRed?.stop());
     await crm.close();
     rmSync(userDir, { recursive: true, force: true });
   });
@@ -175,7 +166,7 @@ describe('fault suite: node-red killed with SIGKILL mid-stream, restarted on the
     let killed = false;
     const producing = produce(nodeRed.url, 'stream', first, 24, () => killed);
     await waitFor(() => first.stored.size >= 400, 120_000, () => `400 records acknowledged, have ${first.stored.size}`);
-    await killHard(nodeRed);
+    await nodeRed.crash();
     killed = true;
     await producing;
     await nodeRed.stop();
@@ -188,7 +179,7 @@ describe('fault suite: node-red killed with SIGKILL mid-stream, restarted on the
     killed = false;
     const producingAgain = produce(nodeRed.url, 'outage', second, 40, () => killed);
     await waitFor(() => second.kept.size >= 60, 120_000, () => `60 records journalled (202), have ${second.kept.size}`);
-    await killHard(nodeRed);
+    await nodeRed.crash();
     killed = true;
     await producingAgain;
     await nodeRed.stop();

@@ -294,6 +294,16 @@ export class NodeRedProcess {
   }
 
   /** Stops Node-RED as Ctrl-C does (flows closed, outbox flushed), SIGKILL after 20 s; removes a temporary user dir. */
+  /** Kills the process as a crash or a power cut would (no close handlers run) and waits for it. */
+  async crash(): Promise<void> {
+    this.socket?.removeAllListeners();
+    this.socket?.terminate();
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
   async stop(): Promise<void> {
     this.socket?.removeAllListeners();
     this.socket?.terminate();
