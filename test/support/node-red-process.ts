@@ -47,7 +47,7 @@ export interface NodeRedProcessOptions {
   env?: Record<string, string> | ((port: number) => Record<string, string>);
   /** 'copy' (default) snapshots nodes/, examples/ and package.json, so a rebuild elsewhere cannot
    * change the package under a running test; 'symlink' links the repository (live edits). */
-  install?: 'copy' | 'symlink';
+  install?: 'copy' | 'symlink' | 'none';
   /** Use this user dir (kept on stop) instead of a fresh temporary one (removed on stop). */
   userDir?: string;
   /** Extra settings merged over the defaults (JSON values only). */
@@ -145,7 +145,8 @@ export class NodeRedProcess {
     const userDir = options.userDir ?? mkdtempSync(join(tmpdir(), 'node-red-'));
     mkdirSync(userDir, { recursive: true });
     try {
-      installPackage(userDir, options.install ?? 'copy', root);
+      // 'none': the caller installed the package already (from the packed tarball, say).
+      if (options.install !== 'none') installPackage(userDir, options.install ?? 'copy', root);
       const settingsFile = writeSettingsFile(userDir, options.settings);
       const { env } = options;
       if (typeof env !== 'function') {
