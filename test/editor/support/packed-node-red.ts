@@ -41,7 +41,7 @@ export function packAndInstall(): Promise<PackedInstall> {
     for (const type of NODE_TYPES) {
       if (!existsSync(join(root, 'nodes', `${type}.js`))) throw new Error(`nodes/${type}.js is missing: run npm run build first`);
     }
-    const workDir = mkdtempSync(join(tmpdir(), 'sangam-editor-pack-'));
+    const workDir = mkdtempSync(join(tmpdir(), 'nr-editor-pack-'));
     const packStarted = Date.now();
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', workDir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
@@ -81,7 +81,7 @@ export class PackedNodeRed {
   /** Starts node-red on a fresh copy of the packed install; the user dir is removed by stop(). */
   static async start(settings: Record<string, unknown> = {}): Promise<PackedNodeRed> {
     const { templateDir } = await packAndInstall();
-    const userDir = mkdtempSync(join(tmpdir(), 'sangam-editor-userdir-'));
+    const userDir = mkdtempSync(join(tmpdir(), 'nr-editor-userdir-'));
     cpSync(templateDir, userDir, { recursive: true, verbatimSymlinks: true });
     // Credentials are encrypted with a key of their own (written by writeSettingsFile); the editor
     // needs nothing else: no palette installs, no tours.
