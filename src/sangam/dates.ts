@@ -67,6 +67,9 @@ function zoneFor(timeZone: string): Zone {
 
 export function isValidTimeZone(tz: string): boolean {
   if (typeof tz !== 'string' || tz === '') return false;
+  // Node 22's Intl takes offsets like "+05:30", Node 20's does not: a fixed offset ignores DST,
+  // so refuse it everywhere and ask for a zone name.
+  if (/^[+-]\d/.test(tz)) return false;
   try {
     zoneFor(tz);
     return true;
