@@ -184,6 +184,16 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     assert.ok(crm.stats.connections <= 4, `keep-alive: ${crm.stats.connections} connections`);
   });
 
+  it('with the default settings, gathers a burst of 500 msgs into a handful of POSTs', async () => {
+    await load({}, { batchWindow: undefined });
+    const count = 500;
+    const out = collect<Msg>('out', count);
+    for (let i = 0; i < count; i++) helper.getNode('log').receive({ payload: { ...GUIDE_RECORD, call_ref: `burst-${i}` } });
+    await out;
+    assert.equal(crm.callLogs.length, count);
+    assert.ok(crm.stats.callLogRequests <= 20, `${crm.stats.callLogRequests} POSTs for ${count} msgs`);
+  });
+
   it('sends one POST per msg when the batch size is 1', async () => {
     await load({}, { batchSize: 1 });
     const out = collect<Msg>('out', 5);

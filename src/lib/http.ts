@@ -30,10 +30,14 @@ export function createKeepAliveAgents(maxSockets: number): KeepAliveAgents {
   };
 }
 
-/** Bounds how many requests are in flight at once; waiters are served first come, first served. */
+/**
+ * Bounds how many requests are in flight at once. Waiters are served first come, first served,
+ * urgent ones (a pop-up while the phone rings) before the rest (call-log batches).
+ */
 export class Semaphore {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
+  private readonly urgentWaiters: Array<() => void> = [];
 
   constructor(private readonly limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a whole number of at least 1');
@@ -44,19 +48,19 @@ export class Semaphore {
   }
 
   get waiting(): number {
-    return this.waiters.length;
+    return this.waiters.length + this.urgentWaiters.length;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
     if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await new Promise<void>((resolve) => (urgent ? this.urgentWaiters : this.waiters).push(resolve));
     } else {
       this.active++;
     }
     try {
       return await task();
     } finally {
-      const next = this.waiters.shift();
+      const next = this.urgentWaiters.shift() ?? this.waiters.shift();
       // Hand the slot straight to the next waiter so `active` never dips and overshoots.
       if (next) next();
       else this.active--;

@@ -98,14 +98,15 @@ export class SangamClient {
 
   /** POSTs one pop-up event. */
   async postNotify(body: string, ivrName: string, signal?: AbortSignal): Promise<NotifyAnswer> {
-    const response = await this.post(NOTIFY_PATH, body, ivrName, signal);
+    // Urgent: a pop-up must not queue behind call-log batches for the same connections.
+    const response = await this.post(NOTIFY_PATH, body, ivrName, signal, true);
     const answer = this.parseAnswer(response, 'call-notify');
     if (!isObject(answer)) throw this.garbage(response, 'an answer that is not a JSON object');
     this.checkInnerStatus(answer, response);
     return answer as NotifyAnswer;
   }
 
-  private post(path: string, body: string, ivrName: string, signal?: AbortSignal): Promise<RawResponse> {
+  private post(path: string, body: string, ivrName: string, signal?: AbortSignal, urgent = false): Promise<RawResponse> {
     const url = `${this.options.baseUrl}${path}?ivr-name=${encodeURIComponent(checkIvrName(ivrName))}`;
     return this.limiter.run(() =>
       postOnce({
@@ -117,6 +118,7 @@ export class SangamClient {
         secrets: [this.options.token],
         signal,
       }),
+      urgent,
     );
   }
 

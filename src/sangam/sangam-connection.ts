@@ -42,7 +42,7 @@ export function openSangamConnection(properties: SangamConfigProperties, token: 
   }
   const ivrName = typeof properties.ivrName === 'string' ? properties.ivrName.trim() : '';
   const timeoutMs = readInteger(properties.timeout, { name: 'timeout', min: 100, max: 300_000, fallback: 10_000 });
-  const maxSockets = readInteger(properties.maxSockets, { name: 'maxSockets', min: 1, max: 256, fallback: 8 });
+  const maxSockets = readInteger(properties.maxSockets, { name: 'maxSockets', min: 1, max: 256, fallback: 16 });
   const agents: KeepAliveAgents = createKeepAliveAgents(maxSockets);
   const client = new SangamClient({ baseUrl, token: checkedToken, timeoutMs, agents, maxInFlight: maxSockets });
   return {

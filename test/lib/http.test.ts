@@ -88,6 +88,24 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 
 describe('lib/http', () => {
   describe('Semaphore', () => {
+    it('serves urgent waiters (pop-ups) before the others, each group in arrival order', async () => {
+      const semaphore = new Semaphore(1);
+      const order: string[] = [];
+      let release!: () => void;
+      const first = semaphore.run(() => new Promise<void>((resolve) => (release = resolve)));
+      const tasks = [
+        semaphore.run(async () => void order.push('batch-1')),
+        semaphore.run(async () => void order.push('popup-1'), true),
+        semaphore.run(async () => void order.push('batch-2')),
+        semaphore.run(async () => void order.push('popup-2'), true),
+      ];
+      assert.equal(semaphore.waiting, 4);
+      release();
+      await Promise.all([first, ...tasks]);
+      assert.deepEqual(order, ['popup-1', 'popup-2', 'batch-1', 'batch-2']);
+      assert.equal(semaphore.inFlight, 0);
+    });
+
     it('refuses a limit that is not a whole number of at least 1', () => {
       for (const limit of [0, -1, 1.5, NaN]) assert.throws(() => new Semaphore(limit), RangeError, String(limit));
     });
