@@ -26,7 +26,7 @@ export = function register(RED: NodeAPI): void {
         node.outbox = new CallLogOutbox({
           dir: path.join(userDir, 'sangam-outbox'),
           name: node.id,
-          maxEntries: readInteger(def.outboxMaxRecords, { name: 'outbox size', min: 100, max: 10_000_000, fallback: 100_000 }),
+          maxEntries: readInteger(def.outboxMaxRecords, { name: 'outbox size', min: 100, max: 10_000_000, fallback: 250_000 }),
           client: node.connection.client,
           onWaiting: (waiting) => node.emit(OUTBOX_WAITING_EVENT, waiting),
           onEvent: (event) => logOutboxEvent(event),

@@ -14,6 +14,8 @@ export interface CallLogOutboxOptions {
   client: SangamClient;
   /** Records per replay request. */
   batchSize?: number;
+  /** Batches sent at once by a replay. */
+  replayConcurrency?: number;
   /** The slower schedule for records whose delivery failed: first wait, doubling up to the last. */
   firstRetryMs?: number;
   maxRetryMs?: number;
@@ -27,6 +29,12 @@ export type OutboxEvent =
   | { kind: 'replayed'; count: number }
   | { kind: 'replay-failed'; waiting: number; retryInMs: number; reason: string }
   | { kind: 'refused'; count: number; reason: string; keptIn: string };
+
+const DEFAULT_REPLAY_BATCH = 250;
+const DEFAULT_REPLAY_CONCURRENCY = 4;
+/** The slower schedule: 2 s after a failure, doubling to a minute, so records follow soon after the CRM is back. */
+const DEFAULT_FIRST_RETRY_MS = 2_000;
+const DEFAULT_MAX_RETRY_MS = 60_000;
 
 interface PendingAppend {
   key: string;
@@ -64,7 +72,7 @@ export class CallLogOutbox implements CallLogJournal {
   private appendTimer: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: CallLogOutboxOptions) {
-    this.nextDelayMs = options.firstRetryMs ?? 5_000;
+    this.nextDelayMs = options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
     this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true });
     this.opening.then(
       (outbox) => {
@@ -145,7 +153,7 @@ export class CallLogOutbox implements CallLogJournal {
   /** Sends what waits now (admin "flush"); resolves when that round is over. */
   async flush(): Promise<OutboxSummary> {
     await this.opening;
-    this.nextDelayMs = this.options.firstRetryMs ?? 5_000;
+    this.nextDelayMs = this.options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
     await this.replay();
     return this.summary();
   }
@@ -190,45 +198,59 @@ export class CallLogOutbox implements CallLogJournal {
   private async replayRound(): Promise<void> {
     const outbox = this.outbox;
     if (!outbox || this.closed) return;
-    const batchSize = this.options.batchSize ?? 100;
+    const batchSize = this.options.batchSize ?? DEFAULT_REPLAY_BATCH;
+    const batches: Array<{ key: string; entries: OutboxEntry<string>[] }> = [];
     const waiting = outbox.pending().filter((entry) => !this.sending.has(entry.id));
-    let sent = 0;
     for (const [key, entries] of groupByKey(waiting)) {
-      for (let i = 0; i < entries.length; i += batchSize) {
-        if (this.closed) return;
-        const batch = entries.slice(i, i + batchSize);
-        const ids = batch.map((entry) => entry.id);
-        for (const id of ids) this.sending.add(id);
+      for (let i = 0; i < entries.length; i += batchSize) batches.push({ key, entries: entries.slice(i, i + batchSize) });
+    }
+    let sent = 0;
+    let failure: unknown;
+    let next = 0;
+    // A few batches at once: a backlog after an outage drains in seconds, not minutes, while the
+    // client's connection bound still keeps the CRM from being flooded.
+    const worker = async (): Promise<void> => {
+      while (failure === undefined && !this.closed && next < batches.length) {
+        const { key, entries } = batches[next++];
         try {
-          const body = `[${batch.map((entry) => entry.item).join(',')}]`;
-          await this.options.client.postCallLogs(body, batch.length, key, this.abort.signal);
-          sent += batch.length;
-          this.ack(ids);
+          sent += await this.replayBatch(key, entries);
         } catch (error) {
-          for (const id of ids) this.sending.delete(id);
-          let failure: unknown = error;
-          if (refusesRecords(error)) {
-            try {
-              await this.setAside(batch, error as RemoteError);
-              continue;
-            } catch (setAsideError) {
-              // Could not write the rejected file (disk full, permissions): keep them journalled.
-              failure = setAsideError;
-            }
-          }
-          const reason = failure instanceof Error ? failure.message : String(failure);
-          this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? 300_000);
-          const retryInMs = this.nextDelayMs;
-          this.options.onEvent?.({ kind: 'replay-failed', waiting: this.summary().waiting, retryInMs, reason });
-          this.reportWaiting();
-          this.schedule(retryInMs);
-          return;
+          failure ??= error;
         }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.replayConcurrency ?? DEFAULT_REPLAY_CONCURRENCY, batches.length) }, worker));
     if (sent > 0) this.options.onEvent?.({ kind: 'replayed', count: sent });
-    this.nextDelayMs = this.options.firstRetryMs ?? 5_000;
+    if (failure !== undefined && !this.closed) {
+      const reason = failure instanceof Error ? failure.message : String(failure);
+      this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? DEFAULT_MAX_RETRY_MS);
+      const retryInMs = this.nextDelayMs;
+      this.options.onEvent?.({ kind: 'replay-failed', waiting: this.summary().waiting, retryInMs, reason });
+      this.reportWaiting();
+      this.schedule(retryInMs);
+      return;
+    }
+    this.nextDelayMs = this.options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
     this.reportWaiting();
+  }
+
+  /** Sends one batch; resolves with how many records the CRM stored, rejects when the round must stop. */
+  private async replayBatch(key: string, batch: OutboxEntry<string>[]): Promise<number> {
+    const ids = batch.map((entry) => entry.id);
+    for (const id of ids) this.sending.add(id);
+    try {
+      const body = `[${batch.map((entry) => entry.item).join(',')}]`;
+      await this.options.client.postCallLogs(body, batch.length, key, this.abort.signal);
+      this.ack(ids);
+      return batch.length;
+    } catch (error) {
+      for (const id of ids) this.sending.delete(id);
+      // A refused batch is set aside and the round goes on; if even that fails (disk full,
+      // permissions) the records stay journalled and the round stops like any other failure.
+      if (!refusesRecords(error)) throw error;
+      await this.setAside(batch, error as RemoteError);
+      return 0;
+    }
   }
 
   /** Records the CRM refuses can never be delivered as they are: keep them for a person, not the journal. */

@@ -89,6 +89,8 @@ describe('sangam/call-log-outbox', () => {
       client,
       firstRetryMs: 50,
       maxRetryMs: 1_000,
+      // One batch at a time makes the order of a round's requests part of what the tests can check.
+      replayConcurrency: 1,
       onEvent: log.push,
       onWaiting: (count) => waiting.push(count),
       ...options,
@@ -131,6 +133,21 @@ describe('sangam/call-log-outbox', () => {
     assert.equal(subject.summary().entries, 0);
     assert.equal(waiting.at(-1), 0);
     assert.ok(waiting.includes(2), JSON.stringify(waiting));
+  });
+
+  it('replays several batches at once: one stalled batch does not hold up the others', async () => {
+    const { outbox: subject, log } = outbox({ batchSize: 10, replayConcurrency: 4 });
+    const ids = await subject.append('main-ivr', Array.from({ length: 40 }, (_, i) => record(String(i))));
+    crm.failNext(1, { kind: 'delay', ms: 500 });
+    subject.release(ids);
+    await log.waitFor('replayed');
+    assert.equal(crm.callLogs.length, 40);
+    // The first batch (records 0-9) stalled; the other three went on beside it and landed first.
+    assert.notEqual(crm.callLogs[0].record.name, '0');
+    assert.deepEqual(
+      crm.callLogs.slice(-10).map((entry) => entry.record.name),
+      Array.from({ length: 10 }, (_, i) => String(i)),
+    );
   });
 
   it('stops a replay round at the first failure and sends the rest in the next round', async () => {
