@@ -7,7 +7,7 @@ import { CallLogDeliveryError, CallLogDispatcher, shortReason } from './sangam/c
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { checkIvrName } from './sangam/sangam-client';
-import { CallbackDeduplicator, exotelCallbackToCallRecord } from './sangam/exotel-callback';
+import { CallbackDecision, ExotelCallbackIntake } from './sangam/exotel-callback';
 
 interface CallLogDef extends NodeDef, CallLogProperties {
   server: string;
@@ -59,8 +59,7 @@ export = function register(RED: NodeAPI): void {
     (config as NodeJS.EventEmitter | null)?.on(OUTBOX_WAITING_EVENT, showWaiting);
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
-    const exotelInput = def.inputFormat === 'exotel';
-    const callbacksSeen = exotelInput ? new CallbackDeduplicator({ maxEntries: 10_000, ttlMs: 3_600_000 }) : undefined;
+    const callbacks = def.inputFormat === 'exotel' ? new ExotelCallbackIntake() : undefined;
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!dispatcher || !config?.connection || !settings) {
@@ -70,29 +69,28 @@ export = function register(RED: NodeAPI): void {
       const connection = config.connection;
       let ivrName: string;
       let payload: unknown = msg.payload;
-      let callbackKey: { callSid: string; eventType: string } | undefined;
+      let callback: CallbackDecision | undefined;
       let records;
       try {
         ivrName = checkIvrName(pickIvrName(msg.ivrName, nodeIvrName(msg), connection.ivrName));
-        if (callbacksSeen) {
-          const mapped = exotelCallbackToCallRecord(payload);
-          if (mapped.kind === 'ignore' || callbacksSeen.seen(mapped.callSid, mapped.eventType)) {
-            const reason = mapped.kind === 'ignore' ? mapped.reason : 'repeated status callback';
-            msg.payload = { skipped: true, reason, CallSid: mapped.callSid, EventType: mapped.eventType };
-            status.set({ kind: 'skipped', reason });
+        if (callbacks) {
+          callback = callbacks.decide(payload);
+          if (callback.kind === 'skip') {
+            // Answered at once, so that an http response after this node always answers Exotel.
+            msg.payload = callback.answer;
+            status.set({ kind: 'skipped', reason: callback.answer.reason });
             send(msg);
             done();
             return;
           }
-          callbackKey = { callSid: mapped.callSid, eventType: mapped.eventType };
-          payload = mapped.record;
+          payload = callback.record;
         }
         records = normaliseCallLogPayload(payload, {
           timeZone: connection.timeZone,
           maxRecords: settings.maxRecordsPerMsg,
         });
       } catch (error) {
-        if (callbackKey) callbacksSeen?.forget(callbackKey.callSid, callbackKey.eventType);
+        if (callback) callbacks?.notKept(callback);
         done(error as Error);
         return;
       }
@@ -106,7 +104,7 @@ export = function register(RED: NodeAPI): void {
         (error: Error) => {
           // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
           const kept = error instanceof CallLogDeliveryError && error.kept > 0;
-          if (callbackKey && !kept) callbacksSeen?.forget(callbackKey.callSid, callbackKey.eventType);
+          if (callback && !kept) callbacks?.notKept(callback);
           const code = error instanceof CallLogDeliveryError ? error.statusCode : undefined;
           status.now({ kind: 'error', reason: code !== undefined ? `HTTP ${code}` : shortMessage(error) });
           done(error);

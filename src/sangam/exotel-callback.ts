@@ -177,3 +177,36 @@ export class CallbackDeduplicator {
 function keyOf(callSid: string, eventType: string): string {
   return `${callSid}\u0000${eventType.toLowerCase()}`;
 }
+
+/** What the call-log node does with one status callback. */
+export type CallbackDecision =
+  | { kind: 'log'; record: Record<string, unknown>; callSid: string; eventType: string }
+  | { kind: 'skip'; answer: { skipped: true; reason: string; CallSid?: string; EventType?: string } };
+
+/**
+ * Exotel's status callbacks into call records: maps each one, drops repeats of a CallSid +
+ * EventType (Exotel retries), and forgets a callback whose record was not kept, so that Exotel's
+ * retry of it is logged rather than dropped.
+ */
+export class ExotelCallbackIntake {
+  private readonly seen = new CallbackDeduplicator({ maxEntries: 10_000, ttlMs: 3_600_000 });
+
+  /** Throws ValidationError for a callback that cannot be read. */
+  decide(body: unknown): CallbackDecision {
+    const mapped = exotelCallbackToCallRecord(body);
+    if (mapped.kind === 'ignore') return skip(mapped.reason, mapped.callSid, mapped.eventType);
+    if (this.seen.seen(mapped.callSid, mapped.eventType)) {
+      return skip('repeated status callback', mapped.callSid, mapped.eventType);
+    }
+    return { kind: 'log', record: mapped.record, callSid: mapped.callSid, eventType: mapped.eventType };
+  }
+
+  /** The record of a logged callback was neither delivered nor kept: let a retry of it through. */
+  notKept(decision: CallbackDecision): void {
+    if (decision.kind === 'log') this.seen.forget(decision.callSid, decision.eventType);
+  }
+}
+
+function skip(reason: string, callSid?: string, eventType?: string): CallbackDecision {
+  return { kind: 'skip', answer: { skipped: true, reason, CallSid: callSid, EventType: eventType } };
+}

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { ExotelStandIn } from '../../dev/standins/exotel';
 import { ValidationError } from '../../src/lib/errors';
 import { ACCOUNT_SID, API_KEY, API_TOKEN, BASIC_AUTH, parseMultipart, startCallbackReceiver } from '../exotel/support';
-import { CallbackDeduplicator, exotelCallbackToCallRecord } from '../../src/sangam/exotel-callback';
+import { CallbackDeduplicator, ExotelCallbackIntake, exotelCallbackToCallRecord } from '../../src/sangam/exotel-callback';
 
 /** A terminal callback as multipart/form-data arrives through http-in: every field a string. */
 function formCallback(overrides: Record<string, string | undefined> = {}): Record<string, string> {
@@ -203,5 +203,23 @@ describe('CallbackDeduplicator', () => {
     assert.equal(dedupe.seen('10000', 'terminal'), true);
     now += 1;
     assert.equal(dedupe.seen('10000', 'terminal'), false);
+  });
+});
+
+describe('ExotelCallbackIntake', () => {
+  it('logs a terminal callback once, skips its repeats and answered events, and lets a retry through after a failure', () => {
+    const intake = new ExotelCallbackIntake();
+    const first = intake.decide(formCallback());
+    assert.equal(first.kind, 'log');
+    const repeat = intake.decide(formCallback());
+    assert.deepEqual(repeat, {
+      kind: 'skip',
+      answer: { skipped: true, reason: 'repeated status callback', CallSid: 'b6cfaf0e2d4b0e8a4c16b9a1d2f4c9e1', EventType: 'terminal' },
+    });
+    const answered = intake.decide(formCallback({ EventType: 'answered' }));
+    assert.equal(answered.kind, 'skip');
+    intake.notKept(first);
+    assert.equal(intake.decide(formCallback()).kind, 'log', 'after a failed delivery, Exotel’s retry is logged');
+    assert.throws(() => intake.decide(formCallback({ CallSid: undefined })), ValidationError);
   });
 });
