@@ -1,4 +1,4 @@
-import { AbortedError, RemoteError } from '../lib/errors';
+import { AbortedError, RemoteError, ValidationError } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
 import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
@@ -75,6 +75,14 @@ export class CallLogDispatcher {
   async submit(key: string, records: ReadonlyArray<object>): Promise<CallLogResult[]> {
     if (this.closed) throw new AbortedError('the node is stopping; the msg was not accepted');
     const jsons = records.map((record) => JSON.stringify(record));
+    for (let i = 0; i < jsons.length; i++) {
+      // A record that cannot fit in one request would be refused by the CRM every time.
+      const json = jsons[i];
+      if (json.length * 3 > this.options.maxBatchBytes && Buffer.byteLength(json) > this.options.maxBatchBytes) {
+        const where = records.length === 1 ? 'payload' : `payload[${i}]`;
+        throw new ValidationError(`${where} is ${Buffer.byteLength(json)} bytes as JSON; one record may be at most ${this.options.maxBatchBytes}`);
+      }
+    }
     const ids = this.options.journal ? await this.options.journal.append(key, jsons) : undefined;
     const queued: QueuedRecord[] = jsons.map((json, i) => ({ json, outboxId: ids?.[i] }));
     const answered = this.batcher.submit(key, queued);

@@ -125,8 +125,18 @@ describe('sangam/call-log-dispatcher', () => {
     assert.equal(subject.pending, 0);
   });
 
-  // submit() calls report() before batcher.submit() has queued the msg's records, so the first
-  // report for a msg counts only the records of earlier msgs: a lone msg reports 'idle', never 'sending'.
+  it('refuses a record too large for one request before journalling or sending anything', async () => {
+    const appended: string[][] = [];
+    const subject = dispatcher({
+      maxBatchBytes: 4096,
+      journal: { append: async (_key, records) => (appended.push(records), records.map((_, i) => i)), ack: () => undefined, release: () => undefined },
+    });
+    const huge = { ...callRecord('1001'), notes: 'x'.repeat(5000) };
+    await assert.rejects(subject.submit('main-ivr', [callRecord('1002'), huge]), /payload\[1\] is \d+ bytes as JSON; one record may be at most 4096/);
+    assert.deepEqual(appended, []);
+    assert.equal(crm.stats.requests, 0);
+  });
+
   it('reports "sending" with the msg\'s own records as soon as a msg is accepted', async () => {
     const activity: DispatchActivity[] = [];
     const subject = dispatcher({ onActivity: (event) => activity.push(event) });
