@@ -7,18 +7,10 @@ import { ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import type { SangamCrmStats } from '../dev/standins/sangam-crm';
 
-/** What GET /__control/stats answers (the fields the benchmark reads). */
-export interface CrmCounters {
-  requests: number;
-  callLogRequests: number;
-  notifyRequests: number;
-  records: number;
-  connections: number;
-  rejected: number;
-  faulted: number;
-  latencyMs: number;
-}
+/** What GET /__control/stats answers (the fields the benchmark reads): the stand-in's counters and its current latency. */
+export type CrmCounters = SangamCrmStats & { latencyMs: number };
 
 export interface StandInProcessOptions {
   token: string;
