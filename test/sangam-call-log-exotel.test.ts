@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
-import { SECRET_TOKEN, catchNode, clearOutboxes, collect, helper, onTab, pause } from './support/node-red';
-import sangamConfig = require('../src/sangam-config');
-import sangamCallLog = require('../src/sangam-call-log');
+import { collect, helper, pause } from './support/node-red';
+import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
 
 interface Msg {
   payload: Record<string, unknown>;
@@ -39,39 +37,22 @@ function asFormFields(body: Record<string, unknown>): Record<string, string> {
 }
 
 describe('sangam-call-log with Exotel status callbacks as input', function () {
-  let crm: SangamCrmStandIn;
+  const crm = useSangamCrm();
 
-  before(async () => {
-    crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
-  });
-  after(() => crm.close());
   beforeEach(async () => {
-    await helper.startServer();
-    await helper.load(
-      [sangamConfig, sangamCallLog, catchNode],
-      onTab(
-        { id: 'crm', type: 'sangam-config', domain: crm.url, ivrName: 'exotel', timezone: 'Asia/Kolkata' },
-        { id: 'log', type: 'sangam-call-log', server: 'crm', inputFormat: 'exotel', batchWindow: 10, wires: [['out']] },
-        { id: 'out', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, wires: [['caught']] },
-        { id: 'caught', type: 'helper' },
-      ),
-      { crm: { token: SECRET_TOKEN } },
-    );
-  });
-  afterEach(async () => {
-    crm.reset();
-    await helper.unload();
-    await helper.stopServer();
-    clearOutboxes();
+    await loadSangamFlow({
+      domain: crm().url,
+      config: { ivrName: 'exotel', timezone: 'Asia/Kolkata' },
+      node: { inputFormat: 'exotel', batchWindow: 10 },
+    });
   });
 
   it('maps a JSON callback onto a call record as exotel-connect-api.md describes', async () => {
     const out = collect<Msg>('out', 1);
     helper.getNode('log').receive({ payload: callback() });
     const [msg] = await out;
-    assert.equal(crm.callLogs.length, 1);
-    assert.deepEqual(crm.callLogs[0].record, {
+    assert.equal(crm().callLogs.length, 1);
+    assert.deepEqual(crm().callLogs[0].record, {
       duration: '00:01:35',
       enjay_lat_source_number: '08012345678',
       date_start: '2024-05-01 10:00:05',
@@ -87,14 +68,14 @@ describe('sangam-call-log with Exotel status callbacks as input', function () {
       exotel_call_sid: 'b6cfaf5a6e1d4c6e9d5d1a8a0f1c2d3e',
       exotel_custom_field: 'lead-42',
     });
-    assert.equal(msg.payload.id, crm.callLogs[0].id);
+    assert.equal(msg.payload.id, crm().callLogs[0].id);
   });
 
   it('takes multipart/form-data fields (all strings) the same way, and maps a failed call to Not Held', async () => {
     const out = collect<Msg>('out', 1);
     helper.getNode('log').receive({ payload: asFormFields(callback({ Status: 'no-answer', ConversationDuration: 0, RecordingUrl: '' })) });
     await out;
-    const record = crm.callLogs[0].record;
+    const record = crm().callLogs[0].record;
     assert.equal(record.call_status, 'Not Held');
     assert.equal(record.duration, '00:00:00');
     assert.equal(record.synapse_recording_link, '');
@@ -110,7 +91,7 @@ describe('sangam-call-log with Exotel status callbacks as input', function () {
     assert.match(String(repeat.payload.reason), /repeat/);
     assert.ok(logged.payload.id);
     await pause(100);
-    assert.equal(crm.callLogs.length, 1);
+    assert.equal(crm().callLogs.length, 1);
   });
 
   it('ignores answered events with an explaining output, and logs the terminal one', async () => {
@@ -120,7 +101,7 @@ describe('sangam-call-log with Exotel status callbacks as input', function () {
     const [answered] = await out;
     assert.equal(answered.payload.skipped, true);
     assert.equal(answered.payload.EventType, 'answered');
-    assert.equal(crm.callLogs.length, 1);
+    assert.equal(crm().callLogs.length, 1);
   });
 
   it('sends a callback without CallSid to Catch, naming the field', async () => {
@@ -129,18 +110,18 @@ describe('sangam-call-log with Exotel status callbacks as input', function () {
     helper.getNode('log').receive({ payload: withoutSid });
     const [msg] = await caught;
     assert.match(msg.error!.message, /CallSid/);
-    assert.equal(crm.stats.requests, 0);
+    assert.equal(crm().stats.requests, 0);
   });
 
   it('lets Exotel retry a callback whose record was refused (the repeat is not dropped)', async () => {
     const caught = collect<Msg>('caught', 1);
     const out = collect<Msg>('out', 1);
-    crm.failNext(1, { kind: 'status', status: 400, body: '{"status":400,"message":"refused once"}' });
+    crm().failNext(1, { kind: 'status', status: 400, body: '{"status":400,"message":"refused once"}' });
     helper.getNode('log').receive({ payload: callback() });
     await caught;
     helper.getNode('log').receive({ payload: callback() });
     const [msg] = await out;
     assert.ok(msg.payload.id, 'the retried callback is logged, not skipped as a repeat');
-    assert.equal(crm.callLogs.length, 1);
+    assert.equal(crm().callLogs.length, 1);
   });
 });

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
-import { SECRET_TOKEN, USER_DIR, catchNode, clearOutboxes, collect, helper, onTab } from './support/node-red';
-import sangamConfig = require('../src/sangam-config');
-import sangamCallLog = require('../src/sangam-call-log');
+import { USER_DIR, collect, helper } from './support/node-red';
+import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
 
 interface Msg {
   payload: unknown;
@@ -27,33 +25,14 @@ const RECORD = {
 
 describe('sangam-call-log with the durable outbox (on by default)', function () {
   this.timeout(40_000);
-  let crm: SangamCrmStandIn;
-
-  before(async () => {
-    crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
-  });
-  after(() => crm.close());
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    await crm.comeBack().catch(() => undefined);
-    crm.reset();
-    await helper.unload();
-    await helper.stopServer();
-    clearOutboxes();
-  });
+  const crm = useSangamCrm();
 
   async function load(config: Record<string, unknown> = {}, node: Record<string, unknown> = {}): Promise<void> {
-    await helper.load(
-      [sangamConfig, sangamCallLog, catchNode],
-      onTab(
-        { id: 'crm', type: 'sangam-config', domain: crm.url, ivrName: 'ivr', timezone: 'UTC', timeout: 1000, ...config },
-        { id: 'log', type: 'sangam-call-log', server: 'crm', batchWindow: 10, retries: 0, wires: [['out']], ...node },
-        { id: 'out', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, wires: [['caught']] },
-        { id: 'caught', type: 'helper' },
-      ),
-      { crm: { token: SECRET_TOKEN } },
-    );
+    await loadSangamFlow({
+      domain: crm().url,
+      config: { ivrName: 'ivr', timezone: 'UTC', timeout: 1000, ...config },
+      node: { batchWindow: 10, retries: 0, ...node },
+    });
   }
 
   async function summary(): Promise<Summary> {
@@ -68,39 +47,39 @@ describe('sangam-call-log with the durable outbox (on by default)', function () 
 
   it('keeps records while the CRM is down, says so in the error, and delivers each once when it is back', async () => {
     await load();
-    await crm.goDown();
+    await crm().goDown();
     const caught = collect<Msg>('caught', 3);
     send(3, 'down');
     for (const msg of await caught) {
       assert.match(msg.error!.message, /kept in the outbox and will be retried/);
     }
     assert.equal((await summary()).waiting, 3);
-    await crm.comeBack();
-    await crm.waitForRecords(3, 20_000);
-    const refs = crm.callLogs.map((entry) => entry.record.call_ref).sort();
+    await crm().comeBack();
+    await crm().waitForRecords(3, 20_000);
+    const refs = crm().callLogs.map((entry) => entry.record.call_ref).sort();
     assert.deepEqual(refs, ['down-0', 'down-1', 'down-2']);
     // Give a wrong second replay its chance to duplicate, then check nothing waits.
     const after = await summary();
     assert.equal(after.entries, 0);
-    assert.equal(crm.callLogs.length, 3);
+    assert.equal(crm().callLogs.length, 3);
   });
 
   it('replays after a restart what the CRM had not acknowledged', async () => {
     await load();
-    await crm.goDown();
+    await crm().goDown();
     const caught = collect<Msg>('caught', 2);
     send(2, 'restart');
     await caught;
     await helper.unload();
-    await crm.comeBack();
+    await crm().comeBack();
     await load();
-    await crm.waitForRecords(2, 15_000);
-    assert.deepEqual(crm.callLogs.map((entry) => entry.record.call_ref).sort(), ['restart-0', 'restart-1']);
+    await crm().waitForRecords(2, 15_000);
+    assert.deepEqual(crm().callLogs.map((entry) => entry.record.call_ref).sort(), ['restart-0', 'restart-1']);
   });
 
   it('rejects new msgs with a clear error when the outbox is full, and keeps what it holds', async () => {
     await load({ outboxMaxRecords: 100 });
-    await crm.goDown();
+    await crm().goDown();
     const caught = collect<Msg>('caught', 2);
     helper.getNode('log').receive({ payload: Array.from({ length: 100 }, (_, i) => ({ ...RECORD, call_ref: `full-${i}` })) });
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -113,17 +92,17 @@ describe('sangam-call-log with the durable outbox (on by default)', function () 
 
   it('flushes and discards through the admin API', async () => {
     await load();
-    await crm.goDown();
+    await crm().goDown();
     const caught = collect<Msg>('caught', 4);
     send(4, 'admin');
     await caught;
-    await crm.comeBack();
+    await crm().comeBack();
     const flushed = await helper.request().post('/sangam-config/crm/outbox/flush');
     assert.equal(flushed.status, 200);
     assert.equal((flushed.body as Summary).entries, 0);
-    assert.equal(crm.callLogs.length, 4);
+    assert.equal(crm().callLogs.length, 4);
 
-    await crm.goDown();
+    await crm().goDown();
     const caughtAgain = collect<Msg>('caught', 2);
     send(2, 'drop');
     await caughtAgain;
@@ -136,12 +115,12 @@ describe('sangam-call-log with the durable outbox (on by default)', function () 
 
   it('sets aside records the CRM refuses on replay, in a file beside the journal', async () => {
     await load();
-    await crm.goDown();
+    await crm().goDown();
     const caught = collect<Msg>('caught', 1);
     send(1, 'refused');
     await caught;
-    await crm.comeBack();
-    crm.failNext(1, { kind: 'status', status: 400, body: '{"status":400,"message":"unknown user"}' });
+    await crm().comeBack();
+    crm().failNext(1, { kind: 'status', status: 400, body: '{"status":400,"message":"unknown user"}' });
     await helper.request().post('/sangam-config/crm/outbox/flush');
     const rejected = fs.readFileSync(path.join(USER_DIR, 'sangam-outbox', 'crm.rejected.jsonl'), 'utf8').trim().split('\n');
     assert.equal(rejected.length, 1);
@@ -153,7 +132,7 @@ describe('sangam-call-log with the durable outbox (on by default)', function () 
 
   it('writes no journal when the outbox is turned off, and then reports failures as not kept', async () => {
     await load({ outbox: false });
-    await crm.goDown();
+    await crm().goDown();
     const caught = collect<Msg>('caught', 1);
     send(1, 'off');
     const [msg] = await caught;

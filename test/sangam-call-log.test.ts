@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
-import { SECRET_TOKEN, catchNode, clearOutboxes, collect, helper, loggedText, onTab, pause } from './support/node-red';
-import sangamConfig = require('../src/sangam-config');
-import sangamCallLog = require('../src/sangam-call-log');
-
-const NODES = [sangamConfig, sangamCallLog, catchNode];
+import { SECRET_TOKEN, collect, helper, loggedText, pause } from './support/node-red';
+import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
 
 interface Msg {
   payload: unknown;
@@ -31,36 +27,14 @@ const GUIDE_RECORD = {
 };
 
 describe('sangam-call-log in a Node-RED runtime', function () {
-  let crm: SangamCrmStandIn;
-
-  before(async () => {
-    crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
-  });
-  after(() => crm.close());
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    crm.reset();
-    await helper.unload();
-    await helper.stopServer();
-    clearOutboxes();
-  });
-
-  function flow(
-    config: Record<string, unknown> = {},
-    node: Record<string, unknown> = {},
-  ): Array<Record<string, unknown>> {
-    return onTab(
-      { id: 'crm', type: 'sangam-config', domain: crm.url, ivrName: 'test-ivr', timezone: 'Asia/Kolkata', timeout: 2000, ...config },
-      { id: 'log', type: 'sangam-call-log', server: 'crm', batchWindow: 20, wires: [['out']], ...node },
-      { id: 'out', type: 'helper' },
-      { id: 'catcher', type: 'catch', scope: null, wires: [['caught']] },
-      { id: 'caught', type: 'helper' },
-    );
-  }
-  const credentials = { crm: { token: SECRET_TOKEN } };
+  const crm = useSangamCrm();
 
   async function load(config: Record<string, unknown> = {}, node: Record<string, unknown> = {}): Promise<void> {
-    await helper.load(NODES, flow(config, node), credentials);
+    await loadSangamFlow({
+      domain: crm().url,
+      config: { ivrName: 'test-ivr', timezone: 'Asia/Kolkata', timeout: 2000, ...config },
+      node: { batchWindow: 20, ...node },
+    });
   }
 
   it('delivers every field of the guide unchanged, with the token, the ivr-name and JSON headers', async () => {
@@ -68,16 +42,16 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     const out = collect<Msg>('out', 1);
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
     const [msg] = await out;
-    assert.equal(crm.callLogs.length, 1);
-    assert.deepEqual(crm.callLogs[0].record, GUIDE_RECORD);
-    assert.equal(crm.callLogs[0].ivrName, 'test-ivr');
-    const request = crm.requests[0];
+    assert.equal(crm().callLogs.length, 1);
+    assert.deepEqual(crm().callLogs[0].record, GUIDE_RECORD);
+    assert.equal(crm().callLogs[0].ivrName, 'test-ivr');
+    const request = crm().requests[0];
     assert.equal(request.headers.authorization, SECRET_TOKEN);
     assert.match(String(request.headers['content-type']), /^application\/json/);
     assert.match(String(request.headers.accept), /application\/json/);
     assert.equal(request.path, '/api/v1/ivr-call-log');
     const result = msg.payload as { id: string; deleted: string };
-    assert.equal(result.id, crm.callLogs[0].id);
+    assert.equal(result.id, crm().callLogs[0].id);
     assert.equal(result.deleted, '0');
   });
 
@@ -108,7 +82,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
       ],
     });
     const [msg] = await out;
-    const [inbound, outbound] = crm.callLogs.map((entry) => entry.record);
+    const [inbound, outbound] = crm().callLogs.map((entry) => entry.record);
     assert.deepEqual(inbound, {
       duration: '00:02:05',
       enjay_lat_source_number: '+919800000001',
@@ -131,7 +105,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     const results = msg.payload as Array<{ id: string }>;
     assert.deepEqual(
       results.map((r) => r.id),
-      crm.callLogs.map((entry) => entry.id),
+      crm().callLogs.map((entry) => entry.id),
     );
   });
 
@@ -145,7 +119,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     assert.match(msg.error!.message, /payload\[1\]\.direction/);
     assert.match(msg.error!.message, /sideways/);
     await pause(100);
-    assert.equal(crm.stats.requests, 0);
+    assert.equal(crm().stats.requests, 0);
   });
 
   for (const [field, value] of [
@@ -160,7 +134,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
       helper.getNode('log').receive({ payload: { ...GUIDE_RECORD, [field]: value } });
       const [msg] = await caught;
       assert.match(msg.error!.message, new RegExp(`payload\\.${field}`));
-      assert.equal(crm.stats.requests, 0);
+      assert.equal(crm().stats.requests, 0);
     });
   }
 
@@ -173,15 +147,15 @@ describe('sangam-call-log in a Node-RED runtime', function () {
       log.receive({ payload: { ...GUIDE_RECORD, call_ref: `call-${i}` }, seq: i });
     }
     const msgs = await out;
-    assert.equal(crm.callLogs.length, count);
-    assert.ok(crm.stats.callLogRequests <= 4, `expected at most 4 POSTs, saw ${crm.stats.callLogRequests}`);
-    assert.ok(crm.stats.callLogRequests >= 3, 'a batch holds at most 50 records');
-    const idByRef = new Map(crm.callLogs.map((entry) => [entry.record.call_ref, entry.id]));
+    assert.equal(crm().callLogs.length, count);
+    assert.ok(crm().stats.callLogRequests <= 4, `expected at most 4 POSTs, saw ${crm().stats.callLogRequests}`);
+    assert.ok(crm().stats.callLogRequests >= 3, 'a batch holds at most 50 records');
+    const idByRef = new Map(crm().callLogs.map((entry) => [entry.record.call_ref, entry.id]));
     msgs.forEach((msg, i) => {
       assert.equal(msg.seq, i, 'msgs come out in the order they went in');
       assert.equal((msg.payload as { id: string }).id, idByRef.get(`call-${i}`));
     });
-    assert.ok(crm.stats.connections <= 4, `keep-alive: ${crm.stats.connections} connections`);
+    assert.ok(crm().stats.connections <= 4, `keep-alive: ${crm().stats.connections} connections`);
   });
 
   it('with the default settings, gathers a burst of 500 msgs into a handful of POSTs', async () => {
@@ -190,8 +164,8 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     const out = collect<Msg>('out', count);
     for (let i = 0; i < count; i++) helper.getNode('log').receive({ payload: { ...GUIDE_RECORD, call_ref: `burst-${i}` } });
     await out;
-    assert.equal(crm.callLogs.length, count);
-    assert.ok(crm.stats.callLogRequests <= 20, `${crm.stats.callLogRequests} POSTs for ${count} msgs`);
+    assert.equal(crm().callLogs.length, count);
+    assert.ok(crm().stats.callLogRequests <= 20, `${crm().stats.callLogRequests} POSTs for ${count} msgs`);
   });
 
   it('sends one POST per msg when the batch size is 1', async () => {
@@ -199,7 +173,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     const out = collect<Msg>('out', 5);
     for (let i = 0; i < 5; i++) helper.getNode('log').receive({ payload: GUIDE_RECORD });
     await out;
-    assert.equal(crm.stats.callLogRequests, 5);
+    assert.equal(crm().stats.callLogRequests, 5);
   });
 
   const retryable = [
@@ -214,27 +188,27 @@ describe('sangam-call-log in a Node-RED runtime', function () {
   for (const [label, fault] of retryable) {
     it(`retries after ${label} and then delivers`, async () => {
       await load();
-      crm.failNext(2, fault);
+      crm().failNext(2, fault);
       const out = collect<Msg>('out', 1);
       helper.getNode('log').receive({ payload: GUIDE_RECORD });
       await out;
-      assert.equal(crm.callLogs.length, 1);
-      assert.equal(crm.stats.callLogRequests, 3);
+      assert.equal(crm().callLogs.length, 1);
+      assert.equal(crm().stats.callLogRequests, 3);
     });
   }
 
   it('retries after a time-out', async () => {
     await load({ timeout: 300 });
-    crm.failNext(1, { kind: 'delay', ms: 1500 });
+    crm().failNext(1, { kind: 'delay', ms: 1500 });
     const out = collect<Msg>('out', 1);
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
     await out;
-    assert.ok(crm.callLogs.length >= 1);
+    assert.ok(crm().callLogs.length >= 1);
   });
 
   it('honours Retry-After on a 429', async () => {
     await load();
-    crm.failNext(1, { kind: 'status', status: 429, retryAfter: '1' });
+    crm().failNext(1, { kind: 'status', status: 429, retryAfter: '1' });
     const out = collect<Msg>('out', 1);
     const started = Date.now();
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
@@ -242,18 +216,18 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     const waited = Date.now() - started;
     // Backoff alone would retry within 250 ms; the server asked for a full second.
     assert.ok(waited >= 950, `retried after ${waited} ms`);
-    assert.equal(crm.stats.callLogRequests, 2);
+    assert.equal(crm().stats.callLogRequests, 2);
   });
 
   for (const status of [400, 401] as const) {
     it(`does not retry a ${status}, and Catch gets the CRM's message without the token`, async () => {
       await load();
-      crm.failNext(1, { kind: 'status', status, body: JSON.stringify({ status, message: `refused by test ${status}` }) });
+      crm().failNext(1, { kind: 'status', status, body: JSON.stringify({ status, message: `refused by test ${status}` }) });
       const caught = collect<Msg>('caught', 1);
       helper.getNode('log').receive({ payload: GUIDE_RECORD });
       const [msg] = await caught;
       await pause(300);
-      assert.equal(crm.stats.callLogRequests, 1);
+      assert.equal(crm().stats.callLogRequests, 1);
       assert.match(msg.error!.message, new RegExp(`HTTP ${status}`));
       assert.match(msg.error!.message, new RegExp(`refused by test ${status}`));
       assert.ok(!msg.error!.message.includes(SECRET_TOKEN));
@@ -262,7 +236,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
 
   it('reports a CRM status other than 200 as an error', async () => {
     await load({}, { retries: 0 });
-    crm.failNext(1, { kind: 'innerStatus', status: 403 });
+    crm().failNext(1, { kind: 'innerStatus', status: 403 });
     const caught = collect<Msg>('caught', 1);
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
     const [msg] = await caught;
@@ -271,13 +245,13 @@ describe('sangam-call-log in a Node-RED runtime', function () {
 
   it('sends the error to Catch once the retries run out', async () => {
     await load({}, { retries: 1 });
-    crm.failNext(5, { kind: 'status', status: 503 });
+    crm().failNext(5, { kind: 'status', status: 503 });
     const caught = collect<Msg>('caught', 1);
     const out = collect<Msg>('out', 1, 1500).catch(() => []);
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
     const [msg] = await caught;
     assert.match(msg.error!.message, /HTTP 503/);
-    assert.equal(crm.stats.callLogRequests, 2);
+    assert.equal(crm().stats.callLogRequests, 2);
     assert.deepEqual(await out, [], 'no output for a failed msg');
   });
 
@@ -287,7 +261,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
     helper.getNode('log').receive({ payload: GUIDE_RECORD, ivrName: 'from-msg' });
     await out;
-    assert.deepEqual(crm.callLogs.map((entry) => entry.ivrName).sort(), ['from-msg', 'from-node']);
+    assert.deepEqual(crm().callLogs.map((entry) => entry.ivrName).sort(), ['from-msg', 'from-node']);
   });
 
   it('uses the config ivr-name when the node sets none, and refuses a line break in msg.ivrName', async () => {
@@ -299,7 +273,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     await out;
     const [msg] = await caught;
     assert.match(msg.error!.message, /ivrName/);
-    assert.deepEqual(crm.callLogs.map((entry) => entry.ivrName), ['from-config']);
+    assert.deepEqual(crm().callLogs.map((entry) => entry.ivrName), ['from-config']);
   });
 
   it('refuses plain http to a host that is not loopback', async () => {
@@ -312,7 +286,7 @@ describe('sangam-call-log in a Node-RED runtime', function () {
 
   it('never shows the token in a log line, an error or an output', async () => {
     await load();
-    crm.failNext(1, { kind: 'status', status: 401, body: `{"status":401,"message":"bad token ${SECRET_TOKEN}"}` });
+    crm().failNext(1, { kind: 'status', status: 401, body: `{"status":401,"message":"bad token ${SECRET_TOKEN}"}` });
     const caught = collect<Msg>('caught', 1);
     helper.getNode('log').receive({ payload: GUIDE_RECORD });
     const [msg] = await caught;

@@ -7,11 +7,8 @@
  * malformed), and that nothing else happens. The seed is printed; FUZZ_SEED=<n> replays a run.
  */
 import assert from 'node:assert/strict';
-import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
-import { SECRET_TOKEN, catchNode, clearOutboxes, helper, onTab } from './support/node-red';
-import sangamConfig = require('../src/sangam-config');
-import sangamCallLog = require('../src/sangam-call-log');
-import sangamNotify = require('../src/sangam-notify');
+import { helper } from './support/node-red';
+import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
 
 const CASES = 3000;
 const fromEnv = Number(process.env.FUZZ_SEED);
@@ -263,34 +260,15 @@ class Generator {
 
 describe('fuzz: generated msgs, valid and hostile, through sangam-call-log and sangam-notify', function () {
   this.timeout(120_000);
-  let crm: SangamCrmStandIn;
-
-  before(async () => {
-    crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
-  });
-  after(() => crm.close());
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    crm.reset();
-    await helper.unload();
-    await helper.stopServer();
-    clearOutboxes();
-  });
+  const crm = useSangamCrm();
 
   it(`survives ${CASES} msgs: one Catch error naming the field per invalid msg, every valid one delivered, nothing else`, async () => {
     console.log(`      fuzz seed ${SEED} (FUZZ_SEED=${SEED} replays it)`);
-    await helper.load(
-      [sangamConfig, sangamCallLog, sangamNotify, catchNode],
-      onTab(
-        { id: 'crm', type: 'sangam-config', domain: crm.url, ivrName: 'fuzz', timezone: 'UTC' },
-        { id: 'log', type: 'sangam-call-log', server: 'crm', wires: [['out']] },
-        { id: 'notify', type: 'sangam-notify', server: 'crm', wires: [['out']] },
-        { id: 'out', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, wires: [['caught']] },
-        { id: 'caught', type: 'helper' },
-      ),
-      { crm: { token: SECRET_TOKEN } },
-    );
+    await loadSangamFlow({
+      domain: crm().url,
+      config: { ivrName: 'fuzz', timezone: 'UTC' },
+      type: ['sangam-call-log', 'sangam-notify'],
+    });
     const outs = new Map<number, FuzzMsg[]>();
     const errors = new Map<number, FuzzMsg[]>();
     const strays: unknown[] = [];
@@ -350,21 +328,21 @@ describe('fuzz: generated msgs, valid and hostile, through sangam-call-log and s
       if (caught[0]!.error?.source?.id !== fuzzCase.target) problems.push(`${label}: error from ${caught[0]!.error?.source?.id}`);
     }
     const storedRefs = [
-      ...crm.callLogs.map((entry) => String(entry.record.call_ref)),
-      ...crm.notifies.map((entry) => String(entry.event.uniqueid)),
+      ...crm().callLogs.map((entry) => String(entry.record.call_ref)),
+      ...crm().notifies.map((entry) => String(entry.event.uniqueid)),
     ];
     const storedSet = new Set(storedRefs);
     const missing = [...expectedRefs].filter((ref) => !storedSet.has(ref));
     const unexpected = storedRefs.filter((ref) => !expectedRefs.has(ref));
     console.log(
       `      fuzz: ${CASES} msgs (${CASES - invalidCount} valid, ${invalidCount} invalid), ` +
-        `${crm.callLogs.length} call records and ${crm.notifies.length} pop-ups stored, ${problems.length} problem(s)`,
+        `${crm().callLogs.length} call records and ${crm().notifies.length} pop-ups stored, ${problems.length} problem(s)`,
     );
     assert.deepEqual(problems.slice(0, 20), [], `seed ${SEED}`);
     assert.deepEqual(missing.slice(0, 20), [], `valid records not stored (seed ${SEED})`);
     assert.deepEqual(unexpected.slice(0, 20), [], `stored records from invalid msgs, or twice (seed ${SEED})`);
     assert.equal(storedRefs.length, expectedRefs.size, 'each valid record stored once');
-    assert.equal(crm.stats.rejected, 0, 'the strict stand-in refused a request: something malformed reached it');
+    assert.equal(crm().stats.rejected, 0, 'the strict stand-in refused a request: something malformed reached it');
     assert.deepEqual(strays, [], 'msgs without a fuzz id');
     // Nothing else: no warning (a dropped pop-up, an outbox retry) from our nodes.
     const warnings = helper

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
-import { SECRET_TOKEN, catchNode, clearOutboxes, collect, helper, loggedText, onTab, pause } from './support/node-red';
-import sangamConfig = require('../src/sangam-config');
-import sangamNotify = require('../src/sangam-notify');
+import { SECRET_TOKEN, collect, helper, loggedText, pause } from './support/node-red';
+import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
 
 interface Msg {
   payload: unknown;
@@ -20,32 +18,15 @@ const EVENT = {
 };
 
 describe('sangam-notify in a Node-RED runtime', function () {
-  let crm: SangamCrmStandIn;
-
-  before(async () => {
-    crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
-  });
-  after(() => crm.close());
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    crm.reset();
-    await helper.unload();
-    await helper.stopServer();
-    clearOutboxes();
-  });
+  const crm = useSangamCrm();
 
   async function load(node: Record<string, unknown> = {}, config: Record<string, unknown> = {}): Promise<void> {
-    await helper.load(
-      [sangamConfig, sangamNotify, catchNode],
-      onTab(
-        { id: 'crm', type: 'sangam-config', domain: crm.url, ivrName: 'pbx-1', timezone: 'Asia/Kolkata', ...config },
-        { id: 'notify', type: 'sangam-notify', server: 'crm', maxAge: 0, wires: [['out']], ...node },
-        { id: 'out', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, wires: [['caught']] },
-        { id: 'caught', type: 'helper' },
-      ),
-      { crm: { token: SECRET_TOKEN } },
-    );
+    await loadSangamFlow({
+      domain: crm().url,
+      config: { ivrName: 'pbx-1', timezone: 'Asia/Kolkata', ...config },
+      type: 'sangam-notify',
+      node: { maxAge: 0, ...node },
+    });
   }
 
   it('posts the event as the guide shows and answers with the CRM answer', async () => {
@@ -54,10 +35,10 @@ describe('sangam-notify in a Node-RED runtime', function () {
     helper.getNode('notify').receive({ payload: EVENT });
     const [msg] = await out;
     assert.deepEqual(msg.payload, { message: 'success' });
-    assert.equal(crm.notifies.length, 1);
-    assert.deepEqual(crm.notifies[0].event, EVENT);
-    assert.equal(crm.notifies[0].ivrName, 'pbx-1');
-    const request = crm.requests[0];
+    assert.equal(crm().notifies.length, 1);
+    assert.deepEqual(crm().notifies[0].event, EVENT);
+    assert.equal(crm().notifies[0].ivrName, 'pbx-1');
+    const request = crm().requests[0];
     assert.equal(request.path, '/api/v1/ivr-call-notify');
     assert.equal(request.headers.authorization, SECRET_TOKEN);
     assert.match(String(request.headers['content-type']), /application\/json/);
@@ -68,7 +49,7 @@ describe('sangam-notify in a Node-RED runtime', function () {
     const out = collect<Msg>('out', 3);
     for (let i = 0; i < 3; i++) helper.getNode('notify').receive({ payload: { ...EVENT, uniqueid: `u${i}` } });
     await out;
-    assert.equal(crm.stats.notifyRequests, 3);
+    assert.equal(crm().stats.notifyRequests, 3);
   });
 
   it('defaults time to now, written in the config zone', async () => {
@@ -78,7 +59,7 @@ describe('sangam-notify in a Node-RED runtime', function () {
     const before = Date.now();
     helper.getNode('notify').receive({ payload: withoutTime });
     await out;
-    const written = String(crm.notifies[0].event.time);
+    const written = String(crm().notifies[0].event.time);
     assert.match(written, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
     // Asia/Kolkata is UTC+05:30 all year.
     const asUtc = Date.parse(`${written.replace(' ', 'T')}+05:30`);
@@ -90,7 +71,7 @@ describe('sangam-notify in a Node-RED runtime', function () {
     const out = collect<Msg>('out', 1, 1000).catch(() => []);
     helper.getNode('notify').receive({ payload: { ...EVENT, time: new Date(Date.now() - 60_000).toISOString() } });
     assert.deepEqual(await out, []);
-    assert.equal(crm.stats.requests, 0);
+    assert.equal(crm().stats.requests, 0);
     assert.match(loggedText(), /older than|maximum age|tooOld/i);
   });
 
@@ -99,7 +80,7 @@ describe('sangam-notify in a Node-RED runtime', function () {
     const out = collect<Msg>('out', 1);
     helper.getNode('notify').receive({ payload: { ...EVENT, time: Date.now() - 5_000 } });
     await out;
-    assert.equal(crm.notifies.length, 1);
+    assert.equal(crm().notifies.length, 1);
   });
 
   it('rejects a bad event naming the field, and sends nothing', async () => {
@@ -110,23 +91,23 @@ describe('sangam-notify in a Node-RED runtime', function () {
     const [first, second] = await caught;
     assert.match(first.error!.message, /payload\.cli/);
     assert.match(second.error!.message, /payload/);
-    assert.equal(crm.stats.requests, 0);
+    assert.equal(crm().stats.requests, 0);
   });
 
   it('retries a 503 and reports a 401 at once, without the token', async () => {
     await load();
-    crm.failNext(1, { kind: 'status', status: 503 }, 'notify');
+    crm().failNext(1, { kind: 'status', status: 503 }, 'notify');
     const out = collect<Msg>('out', 1);
     helper.getNode('notify').receive({ payload: EVENT });
     await out;
-    assert.equal(crm.stats.notifyRequests, 2);
+    assert.equal(crm().stats.notifyRequests, 2);
 
-    crm.failNext(1, { kind: 'status', status: 401, body: `{"message":"token ${SECRET_TOKEN} refused"}` }, 'notify');
+    crm().failNext(1, { kind: 'status', status: 401, body: `{"message":"token ${SECRET_TOKEN} refused"}` }, 'notify');
     const caught = collect<Msg>('caught', 1);
     helper.getNode('notify').receive({ payload: EVENT });
     const [msg] = await caught;
     await pause(200);
-    assert.equal(crm.stats.notifyRequests, 3);
+    assert.equal(crm().stats.notifyRequests, 3);
     assert.match(msg.error!.message, /HTTP 401/);
     assert.ok(!msg.error!.message.includes(SECRET_TOKEN));
     assert.ok(!loggedText().includes(SECRET_TOKEN));
@@ -138,12 +119,12 @@ describe('sangam-notify in a Node-RED runtime', function () {
     helper.getNode('notify').receive({ payload: EVENT });
     helper.getNode('notify').receive({ payload: EVENT, ivrName: 'msg-ivr' });
     await out;
-    assert.deepEqual(crm.notifies.map((n) => n.ivrName).sort(), ['msg-ivr', 'node-ivr']);
+    assert.deepEqual(crm().notifies.map((n) => n.ivrName).sort(), ['msg-ivr', 'node-ivr']);
   });
 
   it('reaches Catch with the CRM message when the answer is not 200', async () => {
     await load({ retries: 0 });
-    crm.failNext(1, { kind: 'status', status: 500, body: '{"message":"database is down"}' }, 'notify');
+    crm().failNext(1, { kind: 'status', status: 500, body: '{"message":"database is down"}' }, 'notify');
     const caught = collect<Msg>('caught', 1);
     helper.getNode('notify').receive({ payload: EVENT });
     const [msg] = await caught;

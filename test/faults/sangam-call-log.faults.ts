@@ -7,11 +7,10 @@
  * Run with `npm run test:faults` (not part of `npm test`: it takes a few minutes).
  */
 import assert from 'node:assert/strict';
-import { SangamCrmStandIn, type CrmFault } from '../../dev/standins/sangam-crm';
-import { SECRET_TOKEN, catchNode, clearOutboxes, helper, onTab } from '../support/node-red';
+import type { CrmFault } from '../../dev/standins/sangam-crm';
+import { helper } from '../support/node-red';
+import { loadSangamFlow, useSangamCrm } from '../support/sangam-crm';
 import { countDelivery, faultRecord, pickSeed, printFigures, seededRandom, sleep, waitFor, type DeliveryFigures } from './delivery-figures';
-import sangamConfig = require('../../src/sangam-config');
-import sangamCallLog = require('../../src/sangam-call-log');
 
 interface CaughtMsg {
   payload: { call_ref?: string };
@@ -36,35 +35,14 @@ const seed = pickSeed();
 
 describe('fault suite: sangam-call-log (default settings, outbox on) against a failing CRM', function () {
   this.timeout(240_000);
-  let crm: SangamCrmStandIn;
-
-  before(async () => {
+  before(() => {
     console.log(`      [faults] seed ${seed} (FAULT_SEED=${seed} replays the fault pattern)`);
-    crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
   });
-  after(() => crm.close());
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    await crm.comeBack().catch(() => undefined);
-    crm.reset();
-    await helper.unload();
-    await helper.stopServer();
-    clearOutboxes();
-  });
+  const crm = useSangamCrm();
 
   /** Defaults everywhere except what a scenario names: the config's timeout, say. */
   async function load(config: Record<string, unknown> = {}): Promise<void> {
-    await helper.load(
-      [sangamConfig, sangamCallLog, catchNode],
-      onTab(
-        { id: 'crm', type: 'sangam-config', domain: crm.url, ivrName: 'faults', timezone: 'UTC', ...config },
-        { id: 'log', type: 'sangam-call-log', server: 'crm', wires: [['out']] },
-        { id: 'out', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, wires: [['caught']] },
-        { id: 'caught', type: 'helper' },
-      ),
-      { crm: { token: SECRET_TOKEN } },
-    );
+    await loadSangamFlow({ domain: crm().url, config: { ivrName: 'faults', timezone: 'UTC', ...config } });
   }
 
   function watchFlow(): FlowOutcome {
@@ -95,7 +73,7 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
 
   /** Requests the stand-in has read but not yet answered (stalled ones store when their delay ends). */
   function standInBusy(): number {
-    return crm.stats.requests - crm.requests.length;
+    return crm().stats.requests - crm().requests.length;
   }
 
   /** Waits until nothing can change the counts any more, then counts. */
@@ -110,23 +88,23 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
     await waitFor(
       async () => {
         entries = (await outboxSummary()).entries;
-        const stored = new Set(crm.callLogs.map((entry) => entry.record.call_ref));
+        const stored = new Set(crm().callLogs.map((entry) => entry.record.call_ref));
         return entries === 0 && standInBusy() === 0 && stored.size >= total;
       },
       timeoutMs,
-      () => `outbox empty (has ${entries}), stand-in idle (${standInBusy()} busy), ${total} records stored (distinct ${new Set(crm.callLogs.map((entry) => entry.record.call_ref)).size})`,
+      () => `outbox empty (has ${entries}), stand-in idle (${standInBusy()} busy), ${total} records stored (distinct ${new Set(crm().callLogs.map((entry) => entry.record.call_ref)).size})`,
       100,
     );
     const figures = countDelivery(
       scenario,
       outcome.sentRefs,
       outcome.sentRefs,
-      crm.callLogs.map((entry) => entry.record.call_ref),
-      `out ${outcome.delivered}, caught ${outcome.caught.length}, requests ${crm.stats.callLogRequests}, faulted ${crm.stats.faulted}`,
+      crm().callLogs.map((entry) => entry.record.call_ref),
+      `out ${outcome.delivered}, caught ${outcome.caught.length}, requests ${crm().stats.callLogRequests}, faulted ${crm().stats.faulted}`,
     );
     printFigures(figures);
     // Nothing malformed reached the CRM: its strict checks refused no request.
-    assert.equal(crm.stats.rejected, 0, 'the stand-in refused a request');
+    assert.equal(crm().stats.rejected, 0, 'the stand-in refused a request');
     // A msg goes to Catch only because its records wait in the outbox: never dropped, never invalid.
     for (const msg of outcome.caught) assert.match(msg.error?.message ?? '', /kept in the outbox and will be retried/);
     assert.equal(outcome.delivered + outcome.caught.length, total, 'every msg answered exactly once');
@@ -138,7 +116,7 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
   async function faultRateRun(scenario: string, tag: string, count: number, probability: number, fault: CrmFault): Promise<DeliveryFigures> {
     await load();
     const outcome = watchFlow();
-    crm.failRate(probability, fault, seededRandom(seed ^ tag.length));
+    crm().failRate(probability, fault, seededRandom(seed ^ tag.length));
     // 25 msgs every 60 ms: each wave is a batch of its own (the default window is 50 ms).
     await sendWaves(outcome, tag, count, 25, 60);
     return settle(scenario, outcome, 180_000);
@@ -148,7 +126,7 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
     const figures = await faultRateRun('503 on 30% of requests', 'http503', 2000, 0.3, { kind: 'status', status: 503 });
     // A 503 means the CRM did not store the batch, and the answer said so: no reason to repeat a record.
     assert.equal(figures.duplicates, 0);
-    assert.ok(crm.stats.faulted > 0, 'the fault was injected');
+    assert.ok(crm().stats.faulted > 0, 'the fault was injected');
   });
 
   it('connection reset on 20% of requests: all stored', async () => {
@@ -156,7 +134,7 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
     // A reset after the CRM stored a batch would make a duplicate (the guarantee allows it); this
     // stand-in resets before storing, so duplicates are counted and printed, not forbidden.
     assert.ok(figures.duplicates <= figures.stored);
-    assert.ok(crm.stats.faulted > 0, 'the fault was injected');
+    assert.ok(crm().stats.faulted > 0, 'the fault was injected');
   });
 
   it('429 with Retry-After 1 on 20% of requests: all stored, none twice', async () => {
@@ -166,7 +144,7 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
       retryAfter: '1',
     });
     assert.equal(figures.duplicates, 0);
-    assert.ok(crm.stats.faulted > 0, 'the fault was injected');
+    assert.ok(crm().stats.faulted > 0, 'the fault was injected');
   });
 
   it('10 s stalls longer than the timeout: all stored; the stalled batches may be stored twice', async () => {
@@ -174,7 +152,7 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
     await load({ timeout: 5000 });
     const outcome = watchFlow();
     const stalls = 3;
-    crm.failNext(stalls, { kind: 'delay', ms: 10_000 }, 'call-log');
+    crm().failNext(stalls, { kind: 'delay', ms: 10_000 }, 'call-log');
     await sendWaves(outcome, 'stall', 600, 25, 60);
     const figures = await settle('10 s stall on 3 requests (timeout 5 s)', outcome, 120_000);
     // The CRM stores a stalled batch after we gave up on its answer; the retry stores it again.
@@ -190,11 +168,11 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
     // Go down only when every answer is in: no answer can be cut off, so no duplicate is allowed.
     await waitFor(() => outcome.delivered === 200, 60_000, () => `200 delivered before the outage, have ${outcome.delivered}`);
     const downAt = Date.now();
-    await crm.goDown();
+    await crm().goDown();
     await sendWaves(outcome, 'during', 200, 25, 250);
     // The outage lasts 8 s; the retry budget (4 retries, 250 ms doubling) is under 4 s.
     await sleep(Math.max(0, 8000 - (Date.now() - downAt)));
-    await crm.comeBack();
+    await crm().comeBack();
     await sendWaves(outcome, 'after', 200, 25, 60);
     const figures = await settle('CRM down 8 s, then back', outcome, 120_000);
     assert.equal(figures.duplicates, 0);
