@@ -50,6 +50,8 @@ export interface NodeRedProcessOptions {
   install?: 'copy' | 'symlink' | 'none';
   /** Use this user dir (kept on stop) instead of a fresh temporary one (removed on stop). */
   userDir?: string;
+  /** Whether stop() (or a failed start) removes the user dir; default: only a temporary one start() made. */
+  removeUserDir?: boolean;
   /** Extra settings merged over the defaults (JSON values only). */
   settings?: Record<string, unknown>;
   /** Default 0: a free port, read back from Node-RED's "Server now running at" line (with a function `env`: picked beforehand). */
@@ -141,7 +143,7 @@ export class NodeRedProcess {
 
   static async start(options: NodeRedProcessOptions = {}): Promise<NodeRedProcess> {
     const root = packageRoot();
-    const ownsUserDir = options.userDir === undefined;
+    const ownsUserDir = options.removeUserDir ?? options.userDir === undefined;
     const userDir = options.userDir ?? mkdtempSync(join(tmpdir(), 'node-red-'));
     mkdirSync(userDir, { recursive: true });
     try {
@@ -241,10 +243,36 @@ export class NodeRedProcess {
     );
   }
 
+  /** GET /flows as the admin API answers it (v1: a plain array; credentials are never in it). */
+  async flowsText(): Promise<string> {
+    const response = await fetch(`${this.url}/flows`, { headers: { 'Node-RED-API-Version': 'v1' } });
+    if (!response.ok) throw new Error(`GET /flows answered ${response.status}`);
+    return response.text();
+  }
+
   /** The flows as the runtime stores them (GET /flows: credentials are never in it). */
   async flows(): Promise<FlowNode[]> {
-    const response = await fetch(`${this.url}/flows`, { headers: { 'Node-RED-API-Version': 'v1' } });
-    return (await response.json()) as FlowNode[];
+    return JSON.parse(await this.flowsText()) as FlowNode[];
+  }
+
+  /** What the editor gets for a node's credentials: text values, and has_<name> for passwords. */
+  async credentials(type: string, id: string): Promise<Record<string, unknown>> {
+    const response = await fetch(`${this.url}/credentials/${type}/${encodeURIComponent(id)}`);
+    if (!response.ok) throw new Error(`GET /credentials/${type}/${id} answered ${response.status}`);
+    return (await response.json()) as Record<string, unknown>;
+  }
+
+  /** The flow file (flows.json) as saved on disk. */
+  flowFileText(): string {
+    return readFileSync(join(this.userDir, 'flows.json'), 'utf8');
+  }
+
+  /** The installed package's manifest, read from the user dir (shows where the nodes came from). */
+  installedManifest(): { name: string; version: string } {
+    return JSON.parse(readFileSync(join(this.userDir, 'node_modules', ...PACKAGE_NAME.split('/'), 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+    };
   }
 
   /** Debug sidebar messages so far (optionally only those of one debug node). */
@@ -294,7 +322,6 @@ export class NodeRedProcess {
     });
   }
 
-  /** Stops Node-RED as Ctrl-C does (flows closed, outbox flushed), SIGKILL after 20 s; removes a temporary user dir. */
   /** Kills the process as a crash or a power cut would (no close handlers run) and waits for it. */
   async crash(): Promise<void> {
     this.socket?.removeAllListeners();
@@ -305,6 +332,7 @@ export class NodeRedProcess {
     await exited;
   }
 
+  /** Stops Node-RED as Ctrl-C does (flows closed, outbox flushed), SIGKILL after 20 s; removes the user dir if it is to (see removeUserDir). */
   async stop(): Promise<void> {
     this.socket?.removeAllListeners();
     this.socket?.terminate();
