@@ -301,6 +301,73 @@ describe('lib/outbox', () => {
       assert.deepEqual(reopened.pending(), [{ id: 1001, key: 'k', item: { from: 'after' } }]);
     });
 
+    it('holds every durable id not acknowledged at any moment, also while compactions run (copies of the journal as a crash leaves it)', async () => {
+      // Compaction once 128 KiB are dead; nine in ten records are acknowledged as soon as they are
+      // durable, the tenth a while later (a few hundred stay live, for the compactions to copy).
+      const outbox = await open<{ n: number; pad: string }>({ maxBytes: 512 * 1024 });
+      const durable = new Set<number>();
+      const ackCalled = new Set<number>();
+      const copyDir = path.join(dir, 'copy');
+      fs.mkdirSync(copyDir);
+      let copies = 0;
+      let copiesMidCompaction = 0;
+      let checking = false;
+      const failures: string[] = [];
+      // Copies the journal between two turns of the event loop (the writer's I/O may be half done, as
+      // with a SIGKILL), then opens the copy: every id durable and not acknowledged at that moment is there.
+      const check = async (): Promise<void> => {
+        checking = true;
+        const mustHave = [...durable].filter((id) => !ackCalled.has(id));
+        const maxDurable = Math.max(0, ...durable);
+        if (fs.existsSync(`${journalPath()}.tmp`)) copiesMidCompaction++;
+        fs.copyFileSync(journalPath(), path.join(copyDir, 'node_1.journal'));
+        copies++;
+        const copy = await Outbox.open<unknown>({ dir: copyDir, name: 'node.1' });
+        try {
+          const pending = new Set(ids(copy));
+          const missing = mustHave.filter((id) => !pending.has(id));
+          if (missing.length > 0) failures.push(`copy ${copies}: ${missing.length} ids missing (${missing.slice(0, 5).join(', ')} ...)`);
+          const [next] = await copy.append('k', [{ n: -1, pad: '' }]);
+          if (!(next! > maxDurable)) failures.push(`copy ${copies}: id ${next} reused (largest durable ${maxDurable})`);
+        } finally {
+          await copy.close();
+          checking = false;
+        }
+      };
+      let n = 0;
+      const waiting: number[] = [];
+      const acknowledge = (acked: number[]) => {
+        for (const id of acked) ackCalled.add(id);
+        void outbox.ack(acked);
+      };
+      const appender = async (): Promise<void> => {
+        while (n < 12_000) {
+          const [id] = await outbox.append(`ivr-${n % 3}`, [{ n: n++, pad: 'p'.repeat(300) }]);
+          durable.add(id!);
+          if (id! % 10 !== 0) acknowledge([id!]);
+          else waiting.push(id!);
+          if (waiting.length > 300) acknowledge(waiting.splice(0, 100));
+          if (!checking && id! % 1000 === 0) await check();
+        }
+      };
+      let done = false;
+      // Appends resolve only between compactions (one writer): copies during one come from this poller.
+      const poller = async (): Promise<void> => {
+        while (!done) {
+          if (!checking && fs.existsSync(`${journalPath()}.tmp`)) await check();
+          else await new Promise((resolve) => setImmediate(resolve));
+        }
+      };
+      const polling = poller();
+      await Promise.all(Array.from({ length: 32 }, appender));
+      done = true;
+      await polling;
+      console.log(`        ${copies} copies checked, ${copiesMidCompaction} of them taken during a compaction`);
+      assert.deepEqual(failures, []);
+      assert.ok(copiesMidCompaction >= 3, `${copies} copies, ${copiesMidCompaction} of them during a compaction`);
+      assert.deepEqual(ids(outbox), [...durable].filter((id) => !ackCalled.has(id)));
+    });
+
     it('ignores a temp file left by a compaction that did not reach its rename', async () => {
       const outbox = await open();
       await outbox.append('k', [{ from: '1' }]);

@@ -1,11 +1,18 @@
 /**
  * Child process for test/lib/outbox-crash.test.ts: appends records to an outbox as fast as it can
- * until it is killed, and prints `D <id>` once an id is durable and `K <id>` once its ack is.
+ * until it is killed, and prints `D <id>` once an id is durable, `R <id>` just before it calls
+ * ack() for it and `K <id>` once that ack is durable.
  * Usage: node outbox-crash-child.js <dir> <append|compact>
  *   append:  small records; the oldest are acknowledged in bulk to stay under maxEntries.
  *   compact: 1 KiB records, nine in ten acknowledged at once, so compaction runs all the time.
- * stdout is a pipe: on Linux its writes are synchronous, so a printed line has left the process.
+ *
+ * Lines are written with a blocking write(2) on fd 1, never through process.stdout: on a pipe
+ * that the test does not drain fast enough (a loaded machine), process.stdout queues writes in
+ * memory and a SIGKILL drops them, so the test would see `D 7` but not the `R 7` that preceded
+ * the ack of 7, and count the acknowledged 7 as lost. Here a line has left the process before
+ * the next statement runs (a full pipe makes the child wait instead).
  */
+import * as fs from 'node:fs';
 import { Outbox } from '../../src/lib/outbox';
 
 interface CrashRecord {
@@ -14,6 +21,21 @@ interface CrashRecord {
 }
 
 const IN_FLIGHT = 64;
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes all of `text` to stdout before returning. */
+function say(text: string): void {
+  const data = Buffer.from(text, 'utf8');
+  for (let done = 0; done < data.length; ) {
+    try {
+      done += fs.writeSync(1, data, done, data.length - done);
+    } catch (err) {
+      // fd 1 is blocking unless something made it non-blocking; then wait for the reader.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(nap, 0, 0, 1);
+    }
+  }
+}
 
 async function main(): Promise<void> {
   const [dir, mode] = process.argv.slice(2);
@@ -24,16 +46,18 @@ async function main(): Promise<void> {
   const waitingForAck: number[] = [];
 
   const acknowledge = (ids: number[]) => {
-    void outbox.ack(ids).then(() => process.stdout.write(ids.map((id) => `K ${id}\n`).join('')));
+    if (ids.length === 0) return;
+    // Said before ack() runs: from here on the id may be gone after a kill (acknowledged, not lost).
+    say(ids.map((id) => `R ${id}\n`).join(''));
+    void outbox.ack(ids).then(() => say(ids.map((id) => `K ${id}\n`).join('')));
   };
 
   const appendOne = async (): Promise<void> => {
     for (;;) {
       const ids = await outbox.append(`ivr-${seq % 3}`, [{ seq: seq++, note }]);
-      process.stdout.write(ids.map((id) => `D ${id}\n`).join(''));
+      say(ids.map((id) => `D ${id}\n`).join(''));
       if (mode === 'compact') {
-        const acked = ids.filter((id) => id % 10 !== 0);
-        if (acked.length > 0) acknowledge(acked);
+        acknowledge(ids.filter((id) => id % 10 !== 0));
         waitingForAck.push(...ids.filter((id) => id % 10 === 0));
         // Keep some thousands live so each compaction has real work to copy.
         if (waitingForAck.length > 4000) acknowledge(waitingForAck.splice(0, 1000));
