@@ -129,7 +129,8 @@ describe('sangam/notify-sender', () => {
     crm.failNext(1, { kind: 'status', status: 503 }, 'notify');
     const slow: RetryPolicy = { ...FAST_RETRY, baseDelayMs: 60_000, maxDelayMs: 60_000 };
     let subject: NotifySender | undefined;
-    const made = sender([1], { retry: slow, onRetry: () => subject?.close() });
+    // No maximum age: the long wait must be a retry that close() cuts short, not an event too old to retry.
+    const made = sender([1], { retry: slow, maxAgeSeconds: 0, onRetry: () => subject?.close() });
     subject = made.sender;
     await assert.rejects(subject.send(BODY, 'main-ivr', EVENT_TIME), AbortedError);
     assert.equal(crm.stats.notifyRequests, 1);
