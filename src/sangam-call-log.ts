@@ -2,8 +2,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { OUTBOX_WAITING_EVENT, SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
-import { ConfigError, RemoteError } from './lib/errors';
-import { CallLogDeliveryError, CallLogDispatcher, shortReason } from './sangam/call-log-dispatcher';
+import { ConfigError, statusReason } from './lib/errors';
+import { CallLogDeliveryError, CallLogDispatcher } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { checkIvrName } from './sangam/sangam-client';
@@ -105,8 +105,7 @@ export = function register(RED: NodeAPI): void {
           // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
           const kept = error instanceof CallLogDeliveryError && error.kept > 0;
           if (callback && !kept) callbacks?.notKept(callback);
-          const code = error instanceof CallLogDeliveryError ? error.statusCode : undefined;
-          status.now({ kind: 'error', reason: code !== undefined ? `HTTP ${code}` : shortMessage(error) });
+          status.now({ kind: 'error', reason: statusReason(error) });
           done(error);
         },
       );
@@ -122,8 +121,3 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('sangam-call-log', SangamCallLog);
 };
-
-function shortMessage(error: Error): string {
-  if (error instanceof RemoteError) return shortReason(error);
-  return error.message.length > 60 ? `${error.message.slice(0, 59)}…` : error.message;
-}

@@ -2,10 +2,9 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
-import { ConfigError, RemoteError } from './lib/errors';
+import { ConfigError, statusReason } from './lib/errors';
 import { DEFAULT_RETRY_POLICY } from './lib/retry';
 import { readInteger } from './lib/settings';
-import { shortReason } from './sangam/call-log-dispatcher';
 import { isTooOld, normaliseNotifyEvent } from './sangam/notify-event';
 import { NotifySender } from './sangam/notify-sender';
 import { checkIvrName } from './sangam/sangam-client';
@@ -41,7 +40,7 @@ export = function register(RED: NodeAPI): void {
         // Short waits: a pop-up is only useful while the phone rings.
         retry: { ...DEFAULT_RETRY_POLICY, retries, baseDelayMs: 100, maxDelayMs: 1_000, maxRetryAfterMs: 5_000 },
         maxAgeSeconds,
-        onRetry: ({ attempt, error }) => status.set({ kind: 'retrying', attempt, reason: shortReason(error) }),
+        onRetry: ({ attempt, error }) => status.set({ kind: 'retrying', attempt, reason: statusReason(error) }),
       });
       status.now({ kind: 'idle' });
     } catch (error) {
@@ -89,8 +88,7 @@ export = function register(RED: NodeAPI): void {
         },
         (error: Error) => {
           inFlight--;
-          const reason = error instanceof RemoteError ? shortReason(error) : error.message.slice(0, 60);
-          status.now({ kind: 'error', reason });
+          status.now({ kind: 'error', reason: statusReason(error) });
           done(error);
         },
       );

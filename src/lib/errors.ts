@@ -63,6 +63,14 @@ export function redact(text: string, secrets: ReadonlyArray<string | undefined>)
   return out;
 }
 
+/** A failure in a few words for a node status: "HTTP 503", a network code, or the start of the message. */
+export function statusReason(error: Error): string {
+  const statusCode = (error as { statusCode?: unknown }).statusCode;
+  if (typeof statusCode === 'number') return `HTTP ${statusCode}`;
+  if (error instanceof RemoteError && error.code) return error.code;
+  return excerpt(error.message, 60);
+}
+
 /** Shortens a server's message for an error or status line. */
 export function excerpt(text: string, max = 200): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();

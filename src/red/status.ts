@@ -63,11 +63,6 @@ export class StatusReporter {
     this.show(activity, Date.now());
   }
 
-  clear(): void {
-    this.cancel();
-    this.last = '';
-    this.node.status({});
-  }
 
   cancel(): void {
     if (this.timer) clearTimeout(this.timer);

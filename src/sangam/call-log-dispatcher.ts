@@ -1,4 +1,4 @@
-import { AbortedError, RemoteError, ValidationError } from '../lib/errors';
+import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
 import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
@@ -118,7 +118,7 @@ export class CallLogDispatcher {
     try {
       const results = await withRetry(() => client.postCallLogs(body, records.length, key, this.abort.signal), retry, {
         signal: this.abort.signal,
-        onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: shortReason(error) }),
+        onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: statusReason(error) }),
       });
       if (journal && ids.length > 0) journal.ack(ids);
       return results;
@@ -163,10 +163,4 @@ export function refusesRecords(error: unknown): boolean {
   if (!(error instanceof RemoteError)) return false;
   const status = error.statusCode;
   return status === 400 || status === 413 || status === 422;
-}
-
-/** "HTTP 503" or the network code: short enough for a node status. */
-export function shortReason(error: RemoteError): string {
-  if (error.statusCode !== undefined) return `HTTP ${error.statusCode}`;
-  return error.code ?? 'network error';
 }

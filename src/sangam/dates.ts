@@ -319,13 +319,6 @@ export function formatEpochMs(epochMs: number, timeZone: string): string {
   return formatInstant(zoneFor(timeZone), Math.floor(epochMs));
 }
 
-/** Epoch milliseconds of a normalised 'YYYY-MM-DD HH:mm:ss' that is wall-clock time in `timeZone`. */
-export function toEpochMs(value: string, timeZone: string): number {
-  const wall = parseCrmForm(value);
-  if (Number.isNaN(wall)) throw new ValidationError(`${quote(value)} is not a date in the form YYYY-MM-DD HH:mm:ss`);
-  return wallToUtc(zoneFor(timeZone), wall);
-}
-
 /** Whole seconds as 'HH:MM:SS'; hours have at least two digits and may exceed 99. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`duration ${seconds} is not a number of seconds of at least 0`);

@@ -1,4 +1,4 @@
-import { RemoteError, ValidationError, excerpt, redact } from '../lib/errors';
+import { ConfigError, RemoteError, ValidationError, excerpt, redact } from '../lib/errors';
 import { KeepAliveAgents, RawResponse, Semaphore, postOnce } from '../lib/http';
 import { parseRetryAfter } from '../lib/retry';
 
@@ -47,10 +47,10 @@ export function checkIvrName(ivrName: unknown): string {
 /** Checks a token once, when the config node starts; never echoes it. */
 export function checkToken(token: unknown): string {
   if (typeof token !== 'string' || token === '') {
-    throw new ValidationError('the API token is not set in the sangam-config node', 'token');
+    throw new ConfigError('the API token is not set in the sangam-config node');
   }
   if (/[\u0000-\u001f\u007f]/.test(token)) {
-    throw new ValidationError('the API token contains a line break or control character: paste it again', 'token');
+    throw new ConfigError('the API token contains a line break or control character: paste it again');
   }
   return token;
 }
@@ -71,10 +71,6 @@ export class SangamClient {
       accept: 'application/json',
       authorization: options.token,
     };
-  }
-
-  get inFlight(): number {
-    return this.limiter.inFlight + this.limiter.waiting;
   }
 
   /** POSTs records (already normalised) and returns one result per record, in order. */

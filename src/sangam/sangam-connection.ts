@@ -30,12 +30,7 @@ export function openSangamConnection(properties: SangamConfigProperties, token: 
     allowInsecure: readBoolean(properties.allowInsecure, false),
     what: 'domain',
   });
-  let checkedToken: string;
-  try {
-    checkedToken = checkToken(token);
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
+  const checkedToken = checkToken(token);
   const zone = typeof properties.timezone === 'string' && properties.timezone.trim() !== '' ? properties.timezone.trim() : '';
   if (zone && !isValidTimeZone(zone)) {
     throw new ConfigError(`timezone "${zone.slice(0, 60)}" is not an IANA time zone such as Asia/Kolkata`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { AbortedError, ConfigError, RemoteError, ValidationError, excerpt, redact } from '../../src/lib/errors';
+import { AbortedError, ConfigError, RemoteError, ValidationError, excerpt, redact, statusReason } from '../../src/lib/errors';
 
 describe('lib/errors', () => {
   describe('error classes', () => {
@@ -22,6 +22,16 @@ describe('lib/errors', () => {
       assert.equal(bare.statusCode, undefined);
       assert.equal(bare.code, undefined);
       assert.equal(bare.retryAfterMs, undefined);
+    });
+  });
+
+  describe('statusReason', () => {
+    it('names the HTTP status, else the network code, else the start of the message', () => {
+      assert.equal(statusReason(new RemoteError('x', { statusCode: 503, retryable: true })), 'HTTP 503');
+      assert.equal(statusReason(Object.assign(new Error('kept'), { statusCode: 429 })), 'HTTP 429');
+      assert.equal(statusReason(new RemoteError('x', { code: 'ECONNRESET', retryable: true })), 'ECONNRESET');
+      assert.equal(statusReason(new ValidationError(`payload[3].direction: ${'x'.repeat(100)}`)).length, 60);
+      assert.match(statusReason(new ValidationError('payload.cli must be a string')), /^payload\.cli must be a string$/);
     });
   });
 

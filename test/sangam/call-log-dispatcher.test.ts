@@ -10,7 +10,6 @@ import {
   CallLogJournal,
   DispatchActivity,
   refusesRecords,
-  shortReason,
 } from '../../src/sangam/call-log-dispatcher';
 import { SangamClient } from '../../src/sangam/sangam-client';
 
@@ -250,19 +249,13 @@ describe('sangam/call-log-dispatcher', () => {
     assert.equal(crm.stats.callLogRequests, 1, 'no retry after close');
   });
 
-  describe('refusesRecords and shortReason', () => {
+  describe('refusesRecords', () => {
     it('counts only 400, 413 and 422 RemoteErrors as refusals of the records', () => {
       for (const status of [400, 413, 422]) assert.equal(refusesRecords(new RemoteError('x', { statusCode: status, retryable: false })), true);
       for (const status of [401, 403, 404, 429, 500, undefined]) {
         assert.equal(refusesRecords(new RemoteError('x', { statusCode: status, retryable: false })), false, String(status));
       }
       assert.equal(refusesRecords(Object.assign(new Error('x'), { statusCode: 400 })), false);
-    });
-
-    it('names the status, else the network code', () => {
-      assert.equal(shortReason(new RemoteError('x', { statusCode: 503, retryable: true })), 'HTTP 503');
-      assert.equal(shortReason(new RemoteError('x', { code: 'ECONNRESET', retryable: true })), 'ECONNRESET');
-      assert.equal(shortReason(new RemoteError('x', { retryable: true })), 'network error');
     });
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
-import { RemoteError, ValidationError } from '../../src/lib/errors';
+import { ConfigError, RemoteError, ValidationError } from '../../src/lib/errors';
 import { KeepAliveAgents, createKeepAliveAgents } from '../../src/lib/http';
 import { CALL_LOG_PATH, NOTIFY_PATH, SangamClient, SangamClientOptions, checkIvrName, checkToken } from '../../src/sangam/sangam-client';
 
@@ -116,12 +116,12 @@ describe('sangam/sangam-client', () => {
     it('returns a token unchanged and refuses missing ones and control characters without echoing the token', () => {
       assert.equal(checkToken(TOKEN), TOKEN);
       for (const value of [undefined, '', 17]) {
-        assert.throws(() => checkToken(value), (error: unknown) => error instanceof ValidationError && error.field === 'token');
+        assert.throws(() => checkToken(value), (error: unknown) => error instanceof ConfigError && /token/.test(error.message));
       }
       const pasted = `${TOKEN}\n`;
       assert.throws(
         () => checkToken(pasted),
-        (error: unknown) => error instanceof ValidationError && /paste it again/.test(error.message) && !error.message.includes(TOKEN),
+        (error: unknown) => error instanceof ConfigError && /paste it again/.test(error.message) && !error.message.includes(TOKEN),
       );
     });
   });
@@ -366,7 +366,6 @@ describe('sangam/sangam-client', () => {
         i % 2 === 0 ? bounded.postNotify('{}', 'main-ivr') : bounded.postCallLogs('[]', 0, 'main-ivr').catch(() => undefined),
       );
       await waitForArrivals(2);
-      assert.equal(bounded.inFlight, 6);
       // Give a third request every chance to arrive if the bound were broken.
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(arrivals, 2);
@@ -377,7 +376,6 @@ describe('sangam/sangam-client', () => {
       await Promise.all(calls);
       assert.equal(arrivals, 6);
       assert.equal(maxOpen, 2);
-      assert.equal(bounded.inFlight, 0);
     });
   });
 });
