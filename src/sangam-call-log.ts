@@ -95,20 +95,26 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       const { single } = records;
-      dispatcher.submit(ivrName, records.records).then(
-        (results) => {
+      const fail = (error: Error): void => {
+        // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
+        const kept = error instanceof CallLogDeliveryError && error.kept > 0;
+        if (callback && !kept) callbacks?.notKept(callback);
+        status.now({ kind: 'error', reason: statusReason(error) });
+        done(error);
+      };
+      try {
+        dispatcher.submit(ivrName, records.records, (error, results) => {
+          if (error || !results) {
+            fail(error ?? new Error('no results'));
+            return;
+          }
           msg.payload = single ? results[0] : results;
           send(msg);
           done();
-        },
-        (error: Error) => {
-          // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
-          const kept = error instanceof CallLogDeliveryError && error.kept > 0;
-          if (callback && !kept) callbacks?.notKept(callback);
-          status.now({ kind: 'error', reason: statusReason(error) });
-          done(error);
-        },
-      );
+        });
+      } catch (error) {
+        fail(error as Error);
+      }
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

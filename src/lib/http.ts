@@ -71,8 +71,8 @@ export class Semaphore {
 export interface PostRequest {
   url: string;
   headers: Record<string, string>;
-  /** Raw body (already serialised). */
-  body: string;
+  /** Raw body (already serialised): text, or its UTF-8 bytes. */
+  body: string | Buffer;
   timeoutMs: number;
   agents: KeepAliveAgents;
   /** Secrets that must not appear in any error message built here. */

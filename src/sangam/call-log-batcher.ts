@@ -16,7 +16,8 @@ export interface QueuedRecord {
 export interface Batch {
   key: string;
   records: QueuedRecord[];
-  body: string;
+  /** UTF-8 bytes of the JSON array: outside the JS heap, so a batch in flight costs the GC nothing. */
+  body: Buffer;
 }
 
 export type BatchSender<Result> = (batch: Batch) => Promise<Result[]>;
@@ -31,6 +32,8 @@ export interface CallLogBatcherOptions<Result> {
   /** Batches in flight at once. */
   concurrency: number;
   send: BatchSender<Result>;
+  /** Told after a batch started or finished (records pending changed). */
+  onProgress?: () => void;
 }
 
 /** A submission that failed, with how many of its records the CRM did store before that. */
@@ -45,6 +48,13 @@ export class BatchFailure extends Error {
   }
 }
 
+/** Told once, when every record of a submission is answered and every earlier one has settled. */
+export type SubmissionCallback<Result> = (failure: BatchFailure | undefined, results: Result[]) => void;
+
+/**
+ * One msg's records on their way. A plain object with a callback, not a promise: tens of
+ * thousands are outstanding at once, and each promise, closure and array here is GC work.
+ */
 interface Submission<Result> {
   results: Result[];
   remaining: number;
@@ -52,8 +62,7 @@ interface Submission<Result> {
   failure?: Error;
   delivered: number;
   settled: boolean;
-  resolve: (results: Result[]) => void;
-  reject: (error: Error) => void;
+  callback: SubmissionCallback<Result>;
 }
 
 interface Item<Result> {
@@ -127,37 +136,34 @@ export class CallLogBatcher<Result> {
   }
 
   /**
-   * Queues records that share a key. Resolves with one result per record, in order, once every
-   * record is answered and every earlier submission has settled; rejects with BatchFailure.
+   * Queues records that share a key. Calls back with one result per record, in order, once every
+   * record is answered and every earlier submission has settled; or with a BatchFailure.
    */
-  submit(key: string, records: QueuedRecord[]): Promise<Result[]> {
-    return new Promise<Result[]>((resolve, reject) => {
-      const submission: Submission<Result> = {
-        results: new Array<Result>(records.length),
-        remaining: records.length,
-        total: records.length,
-        delivered: 0,
-        settled: records.length === 0,
-        resolve,
-        reject,
-      };
-      this.order.push(submission);
-      if (submission.settled) {
-        this.handBack();
-        return;
-      }
-      let queue = this.queues.get(key);
-      if (!queue) {
-        queue = new ItemQueue<Result>();
-        this.queues.set(key, queue);
-      }
-      if (queue.length === 0) queue.since = Date.now();
-      for (let i = 0; i < records.length; i++) {
-        queue.push({ record: records[i], bytes: recordBytes(records[i]), submission, index: i });
-      }
-      this.queuedRecords += records.length;
-      this.pump();
-    });
+  submit(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result>): void {
+    const submission: Submission<Result> = {
+      results: new Array<Result>(records.length),
+      remaining: records.length,
+      total: records.length,
+      delivered: 0,
+      settled: records.length === 0,
+      callback,
+    };
+    this.order.push(submission);
+    if (submission.settled) {
+      this.handBack();
+      return;
+    }
+    let queue = this.queues.get(key);
+    if (!queue) {
+      queue = new ItemQueue<Result>();
+      this.queues.set(key, queue);
+    }
+    if (queue.length === 0) queue.since = Date.now();
+    for (let i = 0; i < records.length; i++) {
+      queue.push({ record: records[i], bytes: recordBytes(records[i]), submission, index: i });
+    }
+    this.queuedRecords += records.length;
+    this.pump();
   }
 
   /** Sends everything queued now, without waiting for windows to close. */
@@ -221,10 +227,11 @@ export class CallLogBatcher<Result> {
     this.inFlightBatches++;
 
     const records = items.map((item) => item.record);
-    const body = `[${records.map((record) => record.json).join(',')}]`;
+    this.options.onProgress?.();
     // Inside a promise executor so that a sender that throws instead of rejecting fails only its
     // batch: a throw escaping here would leave the batch counted in flight for ever.
-    new Promise<Result[]>((resolve) => resolve(this.options.send({ key, records, body })))
+    // (`bytes` counted a comma after every record: one more than the body has.)
+    new Promise<Result[]>((resolve) => resolve(this.options.send({ key, records, body: jsonArrayBody(records, bytes - 1) })))
       .then(
         (results) => {
           for (let i = 0; i < items.length; i++) {
@@ -249,6 +256,7 @@ export class CallLogBatcher<Result> {
         this.inFlightRecords -= items.length;
         this.handBack();
         this.pump();
+        this.options.onProgress?.();
         if (this.pending === 0) {
           const waiters = this.idleWaiters;
           this.idleWaiters = [];
@@ -263,10 +271,17 @@ export class CallLogBatcher<Result> {
       const submission = this.order[this.orderHead];
       if (!submission?.settled) break;
       this.order[this.orderHead++] = undefined;
-      if (submission.failure) {
-        submission.reject(new BatchFailure(submission.failure, submission.delivered, submission.total));
-      } else {
-        submission.resolve(submission.results);
+      // A callback that throws must not stop the others from being told.
+      try {
+        if (submission.failure) {
+          submission.callback(new BatchFailure(submission.failure, submission.delivered, submission.total), submission.results);
+        } else {
+          submission.callback(undefined, submission.results);
+        }
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
       }
     }
     if (this.orderHead === this.order.length) {
@@ -282,4 +297,28 @@ export class CallLogBatcher<Result> {
 /** What a record adds to a request body: its UTF-8 bytes (the bound is on bytes sent) and a comma. */
 function recordBytes(record: QueuedRecord): number {
   return Buffer.byteLength(record.json) + 1;
+}
+
+/**
+ * `[json,json,...]` as UTF-8 bytes, written once into one buffer: no joined string on the JS
+ * heap, no second copy when the request is written. `byteLength`, when the caller knows it, is
+ * the exact size (each record's bytes plus a comma, plus 2 for the brackets, less 1).
+ */
+export function jsonArrayBody(records: ReadonlyArray<{ json: string }>, byteLength?: number): Buffer {
+  let size = byteLength;
+  if (size === undefined) {
+    size = 2 + Math.max(0, records.length - 1);
+    for (const record of records) size += Buffer.byteLength(record.json);
+  }
+  const body = Buffer.allocUnsafe(size);
+  let offset = 0;
+  body[offset++] = 0x5b; // [
+  for (let i = 0; i < records.length; i++) {
+    if (i > 0) body[offset++] = 0x2c; // ,
+    offset += body.write(records[i].json, offset, 'utf8');
+  }
+  body[offset++] = 0x5d; // ]
+  // A wrong size would send garbage or stale memory: refuse rather than send it.
+  if (offset !== size) throw new RangeError(`JSON body is ${offset} bytes, expected ${size}`);
+  return body;
 }

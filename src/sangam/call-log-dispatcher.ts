@@ -1,6 +1,6 @@
 import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
-import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
+import { BatchFailure, CallLogBatcher, QueuedRecord, SubmissionCallback } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
 
 /**
@@ -8,13 +8,19 @@ import { CallLogResult, SangamClient } from './sangam-client';
  * Implemented by the outbox; absent when the user turned the outbox off.
  */
 export interface CallLogJournal {
-  /** Stores the records (JSON strings) durably; resolves with their ids; rejects when full. */
-  append(key: string, records: string[]): Promise<number[]>;
+  /**
+   * Stores the records (their JSON) durably, sets each one's `outboxId`, then calls back; calls
+   * back with an error (nothing stored) when it cannot, e.g. when full.
+   */
+  append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void;
   /** The CRM stored these records: forget them. */
   ack(ids: number[]): void;
   /** Delivery failed for now: the records stay journalled and are retried on the journal's schedule. */
   release(ids: number[]): void;
 }
+
+/** Told once per submission: the CRM's results in order, or why they could not be had. */
+export type DeliveryCallback = (error: Error | undefined, results: CallLogResult[] | undefined) => void;
 
 export type DispatchActivity =
   | { kind: 'sending'; count: number }
@@ -52,6 +58,8 @@ export class CallLogDispatcher {
   private readonly batcher: CallLogBatcher<CallLogResult>;
   private readonly abort = new AbortController();
   private closed = false;
+  /** Records pending at the last report (0 = idle was the last word). */
+  private lastReported = 0;
 
   constructor(private readonly options: CallLogDispatcherOptions) {
     this.batcher = new CallLogBatcher<CallLogResult>({
@@ -60,6 +68,8 @@ export class CallLogDispatcher {
       maxBatchBytes: options.maxBatchBytes,
       concurrency: options.concurrency,
       send: (batch) => this.sendBatch(batch.key, batch.records, batch.body),
+      // Once per batch started or finished, not per msg: the status is throttled anyway.
+      onProgress: () => this.report(),
     });
   }
 
@@ -69,32 +79,44 @@ export class CallLogDispatcher {
   }
 
   /**
-   * Delivers one msg's records (already normalised) and resolves with the CRM's results in order.
-   * Rejects with CallLogDeliveryError when the CRM refused them or retries ran out.
+   * Delivers one msg's records (already normalised). Throws at once for records that can never be
+   * sent (ValidationError) or when stopping (AbortedError); otherwise calls back once, with the
+   * CRM's results in order or a CallLogDeliveryError (or the journal's error when it is full).
+   * Callbacks rather than promises: at tens of thousands of msgs a second, each promise, await
+   * and closure per msg is work for the garbage collector.
    */
-  async submit(key: string, records: ReadonlyArray<object>): Promise<CallLogResult[]> {
+  submit(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback): void {
     if (this.closed) throw new AbortedError('the node is stopping; the msg was not accepted');
-    const jsons = records.map((record) => JSON.stringify(record));
-    for (let i = 0; i < jsons.length; i++) {
+    const total = records.length;
+    const queued = new Array<QueuedRecord>(total);
+    for (let i = 0; i < total; i++) {
+      const json = JSON.stringify(records[i]);
       // A record that cannot fit in one request would be refused by the CRM every time.
-      const json = jsons[i];
       if (json.length * 3 > this.options.maxBatchBytes && Buffer.byteLength(json) > this.options.maxBatchBytes) {
-        const where = records.length === 1 ? 'payload' : `payload[${i}]`;
+        const where = total === 1 ? 'payload' : `payload[${i}]`;
         throw new ValidationError(`${where} is ${Buffer.byteLength(json)} bytes as JSON; one record may be at most ${this.options.maxBatchBytes}`);
       }
+      queued[i] = { json, outboxId: undefined };
     }
-    const ids = this.options.journal ? await this.options.journal.append(key, jsons) : undefined;
-    const queued: QueuedRecord[] = jsons.map((json, i) => ({ json, outboxId: ids?.[i] }));
-    const answered = this.batcher.submit(key, queued);
-    // After submit: the records are queued now, so the count includes this msg's.
-    this.report();
-    try {
-      return await answered;
-    } catch (error) {
-      throw this.describeFailure(error, records.length);
-    } finally {
-      this.report();
+    const settle: SubmissionCallback<CallLogResult> = (failure, results) => {
+      if (failure) callback(this.describeFailure(failure, total), undefined);
+      else callback(undefined, results);
+    };
+    const journal = this.options.journal;
+    if (!journal) {
+      this.enqueue(key, queued, settle);
+      return;
     }
+    journal.append(key, queued, (error) => {
+      if (error) callback(error, undefined);
+      else this.enqueue(key, queued, settle);
+    });
+  }
+
+  private enqueue(key: string, queued: QueuedRecord[], settle: SubmissionCallback<CallLogResult>): void {
+    this.batcher.submit(key, queued, settle);
+    // Show "sending" as soon as work arrives; after that, batches starting and ending update it.
+    if (this.lastReported === 0) this.report();
   }
 
   /**
@@ -112,9 +134,10 @@ export class CallLogDispatcher {
     await this.batcher.whenIdle();
   }
 
-  private async sendBatch(key: string, records: QueuedRecord[], body: string): Promise<CallLogResult[]> {
+  private async sendBatch(key: string, records: QueuedRecord[], body: Buffer): Promise<CallLogResult[]> {
     const { client, retry, journal, onActivity } = this.options;
-    const ids = journal ? records.flatMap((record) => (record.outboxId === undefined ? [] : [record.outboxId])) : [];
+    const ids: number[] = [];
+    if (journal) for (const record of records) if (record.outboxId !== undefined) ids.push(record.outboxId);
     try {
       const results = await withRetry(() => client.postCallLogs(body, records.length, key, this.abort.signal), retry, {
         signal: this.abort.signal,
@@ -151,6 +174,8 @@ export class CallLogDispatcher {
 
   private report(): void {
     const count = this.batcher.pending;
+    if (count === this.lastReported) return;
+    this.lastReported = count;
     this.options.onActivity?.(count > 0 ? { kind: 'sending', count } : { kind: 'idle' });
   }
 }

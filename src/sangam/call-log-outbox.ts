@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { RemoteError } from '../lib/errors';
 import { Outbox, OutboxEntry } from '../lib/outbox';
 import { sleep } from '../lib/retry';
+import { QueuedRecord, jsonArrayBody } from './call-log-batcher';
 import { CallLogJournal, refusesRecords } from './call-log-dispatcher';
 import { SangamClient } from './sangam-client';
 
@@ -38,9 +39,8 @@ const DEFAULT_MAX_RETRY_MS = 60_000;
 
 interface PendingAppend {
   key: string;
-  records: string[];
-  resolve: (ids: number[]) => void;
-  reject: (error: Error) => void;
+  records: readonly QueuedRecord[];
+  callback: (error?: Error) => void;
 }
 
 export interface OutboxSummary {
@@ -89,13 +89,11 @@ export class CallLogOutbox implements CallLogJournal {
     return path.join(this.options.dir, `${this.options.name.replace(/[^A-Za-z0-9_-]/g, '_')}.rejected.jsonl`);
   }
 
-  append(key: string, records: string[]): Promise<number[]> {
-    return new Promise((resolve, reject) => {
-      this.appends.push({ key, records, resolve, reject });
-      // Msgs arrive one per event-loop callback: gathering one loop turn's worth into a single
-      // journal line saves a line, a checksum and a promise per msg at thousands of msgs/s.
-      this.appendTimer ??= setImmediate(() => this.flushAppends());
-    });
+  append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void {
+    this.appends.push({ key, records, callback });
+    // Msgs arrive one per event-loop callback: gathering one loop turn's worth into a single
+    // journal line saves a line, a checksum and a write per msg at thousands of msgs/s.
+    this.appendTimer ??= setImmediate(() => void this.flushAppends());
   }
 
   private async flushAppends(): Promise<void> {
@@ -106,7 +104,7 @@ export class CallLogOutbox implements CallLogJournal {
     try {
       outbox = await this.opening;
     } catch (error) {
-      for (const request of appends) request.reject(error as Error);
+      for (const request of appends) request.callback(error as Error);
       return;
     }
     const byKey = new Map<string, PendingAppend[]>();
@@ -116,18 +114,17 @@ export class CallLogOutbox implements CallLogJournal {
       else byKey.set(request.key, [request]);
     }
     for (const [key, group] of byKey) {
-      const records = group.length === 1 ? group[0].records : group.flatMap((request) => request.records);
-      outbox.append(key, records).then(
+      const texts: string[] = [];
+      for (const request of group) for (const record of request.records) texts.push(record.json);
+      outbox.append(key, texts).then(
         (ids) => {
           for (const id of ids) this.sending.add(id);
-          let offset = 0;
-          for (const request of group) {
-            request.resolve(ids.slice(offset, offset + request.records.length));
-            offset += request.records.length;
-          }
+          let next = 0;
+          for (const request of group) for (const record of request.records) record.outboxId = ids[next++];
+          for (const request of group) tell(request, undefined);
         },
         (error: Error) => {
-          for (const request of group) request.reject(error);
+          for (const request of group) tell(request, error);
         },
       );
     }
@@ -239,7 +236,7 @@ export class CallLogOutbox implements CallLogJournal {
     const ids = batch.map((entry) => entry.id);
     for (const id of ids) this.sending.add(id);
     try {
-      const body = `[${batch.map((entry) => entry.item).join(',')}]`;
+      const body = jsonArrayBody(batch.map((entry) => ({ json: entry.item })));
       await this.options.client.postCallLogs(body, batch.length, key, this.abort.signal);
       this.ack(ids);
       return batch.length;
@@ -266,6 +263,17 @@ export class CallLogOutbox implements CallLogJournal {
     if (waiting === this.lastWaiting) return;
     this.lastWaiting = waiting;
     this.options.onWaiting?.(waiting);
+  }
+}
+
+/** One caller's callback throwing must not keep the others in the same journal line untold. */
+function tell(request: PendingAppend, error: Error | undefined): void {
+  try {
+    request.callback(error);
+  } catch (thrown) {
+    queueMicrotask(() => {
+      throw thrown;
+    });
   }
 }
 

@@ -74,7 +74,7 @@ export class SangamClient {
   }
 
   /** POSTs records (already normalised) and returns one result per record, in order. */
-  async postCallLogs(body: string, recordCount: number, ivrName: string, signal?: AbortSignal): Promise<CallLogResult[]> {
+  async postCallLogs(body: string | Buffer, recordCount: number, ivrName: string, signal?: AbortSignal): Promise<CallLogResult[]> {
     const response = await this.post(CALL_LOG_PATH, body, ivrName, signal);
     const answer = this.parseAnswer(response, 'call-log');
     if (!isObject(answer)) throw this.garbage(response, 'an answer that is not a JSON object');
@@ -102,7 +102,7 @@ export class SangamClient {
     return answer as NotifyAnswer;
   }
 
-  private post(path: string, body: string, ivrName: string, signal?: AbortSignal, urgent = false): Promise<RawResponse> {
+  private post(path: string, body: string | Buffer, ivrName: string, signal?: AbortSignal, urgent = false): Promise<RawResponse> {
     const url = `${this.options.baseUrl}${path}?ivr-name=${encodeURIComponent(checkIvrName(ivrName))}`;
     return this.limiter.run(() =>
       postOnce({

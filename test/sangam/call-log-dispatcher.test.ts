@@ -12,6 +12,15 @@ import {
   refusesRecords,
 } from '../../src/sangam/call-log-dispatcher';
 import { SangamClient } from '../../src/sangam/sangam-client';
+import { QueuedRecord } from '../../src/sangam/call-log-batcher';
+import type { CallLogResult } from '../../src/sangam/sangam-client';
+
+/** submit() as a promise: a throw (invalid record, stopping) and a failure both reject. */
+function delivering(subject: CallLogDispatcher, key: string, records: ReadonlyArray<object>): Promise<CallLogResult[]> {
+  return new Promise<CallLogResult[]>((resolve, reject) => {
+    subject.submit(key, records, (error, results) => (error ? reject(error) : resolve(results ?? [])));
+  });
+}
 
 const TOKEN = 'dispatch-token-4c1d9e2a7b';
 const FAST_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 1_000 };
@@ -38,14 +47,16 @@ class RecordingJournal implements CallLogJournal {
   readonly appended = new Map<number, { key: string; json: string }>();
   private nextId = 1;
 
-  async append(key: string, records: string[]): Promise<number[]> {
-    const ids = records.map((json) => {
+  append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void {
+    const ids = records.map((record) => {
       const id = this.nextId++;
-      this.appended.set(id, { key, json });
+      this.appended.set(id, { key, json: record.json });
+      record.outboxId = id;
       return id;
     });
     this.calls.push({ op: 'append', ids });
-    return ids;
+    // Like the outbox: the callback comes later, never inside append().
+    setImmediate(() => callback());
   }
 
   ack(ids: number[]): void {
@@ -111,9 +122,9 @@ describe('sangam/call-log-dispatcher', () => {
     const activity: DispatchActivity[] = [];
     const subject = dispatcher({ onActivity: (event) => activity.push(event) });
     const [first, second, third] = await Promise.all([
-      subject.submit('main-ivr', [callRecord('1001'), callRecord('1002')]),
-      subject.submit('main-ivr', [callRecord('1003')]),
-      subject.submit('main-ivr', [callRecord('1004'), callRecord('1005')]),
+      delivering(subject, 'main-ivr', [callRecord('1001'), callRecord('1002')]),
+      delivering(subject, 'main-ivr', [callRecord('1003')]),
+      delivering(subject, 'main-ivr', [callRecord('1004'), callRecord('1005')]),
     ]);
     assert.equal(crm.stats.callLogRequests, 1);
     assert.deepEqual(crm.callLogs.map((log) => log.record.enjay_lat_source_number), ['1001', '1002', '1003', '1004', '1005']);
@@ -125,27 +136,24 @@ describe('sangam/call-log-dispatcher', () => {
   });
 
   it('refuses a record too large for one request before journalling or sending anything', async () => {
-    const appended: string[][] = [];
-    const subject = dispatcher({
-      maxBatchBytes: 4096,
-      journal: { append: async (_key, records) => (appended.push(records), records.map((_, i) => i)), ack: () => undefined, release: () => undefined },
-    });
+    const journal = new RecordingJournal();
+    const subject = dispatcher({ maxBatchBytes: 4096, journal });
     const huge = { ...callRecord('1001'), notes: 'x'.repeat(5000) };
-    await assert.rejects(subject.submit('main-ivr', [callRecord('1002'), huge]), /payload\[1\] is \d+ bytes as JSON; one record may be at most 4096/);
-    assert.deepEqual(appended, []);
+    await assert.rejects(delivering(subject, 'main-ivr', [callRecord('1002'), huge]), /payload\[1\] is \d+ bytes as JSON; one record may be at most 4096/);
+    assert.deepEqual(journal.ops(), []);
     assert.equal(crm.stats.requests, 0);
   });
 
   it('reports "sending" with the msg\'s own records as soon as a msg is accepted', async () => {
     const activity: DispatchActivity[] = [];
     const subject = dispatcher({ onActivity: (event) => activity.push(event) });
-    await subject.submit('main-ivr', [callRecord('1001'), callRecord('1002')]);
+    await delivering(subject, 'main-ivr', [callRecord('1001'), callRecord('1002')]);
     assert.deepEqual(activity, [{ kind: 'sending', count: 2 }, { kind: 'idle' }]);
   });
 
   it('sends each ivr-name in its own request', async () => {
     const subject = dispatcher();
-    await Promise.all([subject.submit('ivr-a', [callRecord('1')]), subject.submit('ivr-b', [callRecord('2')])]);
+    await Promise.all([delivering(subject, 'ivr-a', [callRecord('1')]), delivering(subject, 'ivr-b', [callRecord('2')])]);
     assert.equal(crm.stats.callLogRequests, 2);
     assert.deepEqual(crm.callLogs.map((log) => `${log.ivrName}:${String(log.record.name)}`).sort(), ['ivr-a:1', 'ivr-b:2']);
   });
@@ -155,7 +163,7 @@ describe('sangam/call-log-dispatcher', () => {
     crm.failNext(1, { kind: 'status', status: 503 });
     crm.failNext(1, { kind: 'drop' });
     const subject = dispatcher({ onActivity: (event) => activity.push(event) });
-    const results = await subject.submit('main-ivr', [callRecord('1001')]);
+    const results = await delivering(subject, 'main-ivr', [callRecord('1001')]);
     assert.equal(results.length, 1);
     assert.equal(crm.stats.callLogRequests, 3);
     assert.equal(crm.callLogs.length, 1);
@@ -169,7 +177,7 @@ describe('sangam/call-log-dispatcher', () => {
   it('journals records first and acknowledges them once the CRM stored them', async () => {
     const journal = new RecordingJournal();
     const subject = dispatcher({ journal });
-    await Promise.all([subject.submit('main-ivr', [callRecord('1'), callRecord('2')]), subject.submit('main-ivr', [callRecord('3')])]);
+    await Promise.all([delivering(subject, 'main-ivr', [callRecord('1'), callRecord('2')]), delivering(subject, 'main-ivr', [callRecord('3')])]);
     assert.deepEqual(journal.ops(), ['append 1,2', 'append 3', 'ack 1,2,3']);
     assert.deepEqual(JSON.parse(journal.appended.get(3)?.json ?? 'null'), callRecord('3'));
   });
@@ -178,7 +186,7 @@ describe('sangam/call-log-dispatcher', () => {
     const journal = new RecordingJournal();
     crm.failNext(10, { kind: 'status', status: 503 });
     const subject = dispatcher({ journal, retry: { ...FAST_RETRY, retries: 1 } });
-    const error = await deliveryFailure(subject.submit('main-ivr', [callRecord('1'), callRecord('2')]));
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1'), callRecord('2')]));
     assert.equal(crm.stats.callLogRequests, 2);
     assert.deepEqual(journal.ops(), ['append 1,2', 'release 1,2']);
     assert.equal(error.statusCode, 503);
@@ -192,7 +200,7 @@ describe('sangam/call-log-dispatcher', () => {
   it('acknowledges records the CRM refused (400) without retrying, and does not claim they are kept', async () => {
     const journal = new RecordingJournal();
     const subject = dispatcher({ journal });
-    const error = await deliveryFailure(subject.submit('main-ivr', [callRecord('1'), { ...callRecord('2'), direction: 'Sideways' }]));
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1'), { ...callRecord('2'), direction: 'Sideways' }]));
     assert.equal(crm.stats.callLogRequests, 1);
     assert.deepEqual(journal.ops(), ['append 1,2', 'ack 1,2']);
     assert.equal(error.statusCode, 400);
@@ -204,7 +212,7 @@ describe('sangam/call-log-dispatcher', () => {
   it('without a journal never claims that records are kept', async () => {
     crm.failNext(10, { kind: 'status', status: 500 });
     const subject = dispatcher({ retry: { ...FAST_RETRY, retries: 0 } });
-    const error = await deliveryFailure(subject.submit('main-ivr', [callRecord('1')]));
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1')]));
     assert.equal(error.kept, 0);
     assert.equal(error.statusCode, 500);
     assert.equal(error.message, 'SangamCRM call-log API answered HTTP 500: stand-in fault: HTTP 500');
@@ -216,7 +224,7 @@ describe('sangam/call-log-dispatcher', () => {
     crm.failNext(1, { kind: 'delay', ms: 0 });
     crm.failNext(1, { kind: 'status', status: 503 });
     const subject = dispatcher({ journal, maxBatchSize: 2, concurrency: 1, retry: { ...FAST_RETRY, retries: 0 } });
-    const error = await deliveryFailure(subject.submit('main-ivr', [callRecord('1'), callRecord('2'), callRecord('3')]));
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1'), callRecord('2'), callRecord('3')]));
     assert.equal(crm.callLogs.length, 2);
     assert.deepEqual(journal.ops(), ['append 1,2,3', 'ack 1,2', 'release 3']);
     assert.equal(error.kept, 1);
@@ -225,18 +233,18 @@ describe('sangam/call-log-dispatcher', () => {
 
   it('close sends what waits for its window and waits for the answer', async () => {
     const subject = dispatcher({ windowMs: 60_000 });
-    const submitted = subject.submit('main-ivr', [callRecord('1')]);
+    const submitted = delivering(subject, 'main-ivr', [callRecord('1')]);
     await subject.close(10_000);
     assert.equal((await submitted).length, 1);
     assert.equal(crm.callLogs.length, 1);
-    await assert.rejects(subject.submit('main-ivr', [callRecord('2')]), AbortedError);
+    await assert.rejects(delivering(subject, 'main-ivr', [callRecord('2')]), AbortedError);
   });
 
   it('close abandons a stalled request after the grace period and releases its records', async () => {
     const journal = new RecordingJournal();
     crm.failNext(1, { kind: 'delay', ms: 30_000 });
     const subject = dispatcher({ journal, windowMs: 0 });
-    const submitted = subject.submit('main-ivr', [callRecord('1')]);
+    const submitted = delivering(subject, 'main-ivr', [callRecord('1')]);
     const failed = deliveryFailure(submitted);
     await crm.waitForRequests(1);
     const started = Date.now();

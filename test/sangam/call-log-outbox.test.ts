@@ -5,10 +5,19 @@ import * as path from 'node:path';
 import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
 import { KeepAliveAgents, createKeepAliveAgents } from '../../src/lib/http';
 import { Outbox } from '../../src/lib/outbox';
+import { QueuedRecord } from '../../src/sangam/call-log-batcher';
 import { CallLogOutbox, CallLogOutboxOptions, OutboxEvent } from '../../src/sangam/call-log-outbox';
 import { SangamClient } from '../../src/sangam/sangam-client';
 
 const TOKEN = 'outbox-token-2a9c7e5f13';
+
+/** append() as a promise of the ids the outbox gave the records. */
+function appending(subject: CallLogOutbox, key: string, jsons: string[]): Promise<number[]> {
+  const records: QueuedRecord[] = jsons.map((json) => ({ json }));
+  return new Promise<number[]>((resolve, reject) => {
+    subject.append(key, records, (error) => (error ? reject(error) : resolve(records.map((queued) => queued.outboxId ?? -1))));
+  });
+}
 
 function record(source: string, overrides: Record<string, unknown> = {}): string {
   return JSON.stringify({
@@ -111,7 +120,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('journals appended records as being sent, and forgets them on ack', async () => {
     const { outbox: subject } = outbox();
-    const ids = await subject.append('main-ivr', [record('1'), record('2')]);
+    const ids = await appending(subject, 'main-ivr', [record('1'), record('2')]);
     assert.equal(ids.length, 2);
     assert.deepEqual(subject.summary(), { ...subject.summary(), entries: 2, waiting: 0 });
     subject.ack(ids);
@@ -123,7 +132,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('replays released records after firstRetryMs and forgets them once stored', async () => {
     const { outbox: subject, log, waiting } = outbox();
-    const ids = await subject.append('main-ivr', [record('1'), record('2')]);
+    const ids = await appending(subject, 'main-ivr', [record('1'), record('2')]);
     subject.release(ids);
     assert.equal(subject.summary().waiting, 2);
     await log.waitFor('replayed');
@@ -137,7 +146,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('replays several batches at once: one stalled batch does not hold up the others', async () => {
     const { outbox: subject, log } = outbox({ batchSize: 10, replayConcurrency: 4 });
-    const ids = await subject.append('main-ivr', Array.from({ length: 40 }, (_, i) => record(String(i))));
+    const ids = await appending(subject, 'main-ivr', Array.from({ length: 40 }, (_, i) => record(String(i))));
     crm.failNext(1, { kind: 'delay', ms: 500 });
     subject.release(ids);
     await log.waitFor('replayed');
@@ -152,8 +161,8 @@ describe('sangam/call-log-outbox', () => {
 
   it('stops a replay round at the first failure and sends the rest in the next round', async () => {
     const { outbox: subject, log } = outbox({ batchSize: 1 });
-    const first = await subject.append('ivr-a', [record('1'), record('2')]);
-    const second = await subject.append('ivr-b', [record('3')]);
+    const first = await appending(subject, 'ivr-a', [record('1'), record('2')]);
+    const second = await appending(subject, 'ivr-b', [record('3')]);
     crm.failNext(1, { kind: 'status', status: 503 });
     subject.release([...first, ...second]);
     await log.waitFor('replay-failed');
@@ -170,7 +179,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('backs off while the CRM is down (doubling up to maxRetryMs) and delivers once it is back', async () => {
     const { outbox: subject, log } = outbox({ maxRetryMs: 200 });
-    const ids = await subject.append('main-ivr', [record('1')]);
+    const ids = await appending(subject, 'main-ivr', [record('1')]);
     await crm.goDown();
     subject.release(ids);
     await log.waitFor('replay-failed', 4);
@@ -185,7 +194,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('replays at start what a previous instance left in the journal', async () => {
     const first = outbox();
-    await first.outbox.append('main-ivr', [record('1'), record('2')]);
+    await appending(first.outbox, 'main-ivr', [record('1'), record('2')]);
     await first.outbox.close(0);
     assert.equal(crm.stats.requests, 0);
 
@@ -199,7 +208,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('moves records the CRM refuses to the .rejected.jsonl file and goes on with the rest', async () => {
     const { outbox: subject, log } = outbox({ batchSize: 1 });
-    const ids = await subject.append('main-ivr', [record('1'), record('2')]);
+    const ids = await appending(subject, 'main-ivr', [record('1'), record('2')]);
     crm.failNext(1, { kind: 'status', status: 400, body: JSON.stringify({ status: 400, message: 'record [0] is not wanted' }) });
     subject.release(ids);
     await log.waitFor('replayed');
@@ -238,7 +247,7 @@ describe('sangam/call-log-outbox', () => {
     try {
       const { outbox: subject } = outbox({ batchSize: 1 });
       fs.mkdirSync(subject.rejectedFile); // appendFile on a directory fails with EISDIR
-      const ids = await subject.append('main-ivr', [record('1')]);
+      const ids = await appending(subject, 'main-ivr', [record('1')]);
       crm.failNext(1, { kind: 'status', status: 400 });
       subject.release(ids);
       await crm.waitForRequests(1);
@@ -255,8 +264,8 @@ describe('sangam/call-log-outbox', () => {
 
   it('discard drops the records that wait, not those being sent', async () => {
     const { outbox: subject } = outbox({ firstRetryMs: 60_000 });
-    const sending = await subject.append('main-ivr', [record('1')]);
-    const failed = await subject.append('main-ivr', [record('2'), record('3')]);
+    const sending = await appending(subject, 'main-ivr', [record('1')]);
+    const failed = await appending(subject, 'main-ivr', [record('2'), record('3')]);
     subject.release(failed);
     assert.equal(subject.summary().waiting, 2);
     assert.equal(await subject.discard(), 2);
@@ -269,7 +278,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('flush sends what waits now, without waiting for the schedule', async () => {
     const { outbox: subject } = outbox({ firstRetryMs: 60_000 });
-    const ids = await subject.append('main-ivr', [record('1')]);
+    const ids = await appending(subject, 'main-ivr', [record('1')]);
     subject.release(ids);
     const summary = await subject.flush();
     assert.equal(summary.entries, 0);
@@ -278,7 +287,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('close waits up to the grace period for records being sent and keeps the rest in the journal', async () => {
     const { outbox: subject } = outbox();
-    await subject.append('main-ivr', [record('1'), record('2')]);
+    await appending(subject, 'main-ivr', [record('1'), record('2')]);
     const started = Date.now();
     await subject.close(100);
     assert.ok(Date.now() - started >= 90, 'close waits for the records being sent');
@@ -287,7 +296,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('close returns as soon as the records being sent are acknowledged', async () => {
     const { outbox: subject } = outbox();
-    const ids = await subject.append('main-ivr', [record('1')]);
+    const ids = await appending(subject, 'main-ivr', [record('1')]);
     const closing = subject.close(30_000);
     subject.ack(ids);
     const started = Date.now();
@@ -298,7 +307,7 @@ describe('sangam/call-log-outbox', () => {
 
   it('close abandons a replay stalled on the CRM and keeps its records', async () => {
     const { outbox: subject } = outbox();
-    const ids = await subject.append('main-ivr', [record('1')]);
+    const ids = await appending(subject, 'main-ivr', [record('1')]);
     crm.failNext(1, { kind: 'delay', ms: 30_000 });
     subject.release(ids);
     await crm.waitForRequests(1);
