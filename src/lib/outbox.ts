@@ -214,20 +214,23 @@ export class Outbox<T> {
     if (this.failure) return Promise.reject(this.failure);
     if (items.length === 0) return Promise.resolve([]);
     const firstId = this.nextId;
-    let payload: string;
+    let line: Buffer;
+    let payload: string | undefined;
     try {
-      payload = this.itemsAreJsonText
-        ? `["A",${firstId},${JSON.stringify(String(key))},[${(items as readonly unknown[] as string[]).join(',')}]]`
-        : JSON.stringify(['A', firstId, String(key), items]);
+      if (this.itemsAreJsonText) {
+        line = encodeJsonTextAppend(firstId, String(key), items as readonly unknown[] as readonly string[]);
+      } else {
+        payload = JSON.stringify(['A', firstId, String(key), items]);
+        line = encodeLine(payload);
+      }
     } catch (err) {
       return Promise.reject(new TypeError(`Outbox records must be JSON values: ${errorMessage(err)}`));
     }
-    const line = encodeLine(payload);
     const full = this.checkRoom(items.length, line.length);
     if (full) return Promise.reject(full);
 
     // Keep what JSON gives back, so items look the same before and after a restart.
-    const journalled = this.itemsAreJsonText ? items.slice() : (JSON.parse(payload) as ['A', number, string, T[]])[3];
+    const journalled = payload === undefined ? items.slice() : (JSON.parse(payload) as ['A', number, string, T[]])[3];
     this.nextId += items.length;
     this.queuedEntries += items.length;
     this.queuedAppendBytes += line.length;
@@ -479,11 +482,9 @@ export class Outbox<T> {
         let j = i + 1;
         while (j < keep.length && j - i < MAX_ITEMS_PER_COMPACTED_LINE && keep[j]!.key === keep[i]!.key && keep[j]!.id === keep[j - 1]!.id + 1) j++;
         const run = keep.slice(i, j);
-        const line = encodeLine(
-          this.itemsAreJsonText
-            ? `["A",${run[0]!.id},${JSON.stringify(run[0]!.key)},[${run.map((e) => e.item).join(',')}]]`
-            : JSON.stringify(['A', run[0]!.id, run[0]!.key, run.map((e) => e.item)]),
-        );
+        const line = this.itemsAreJsonText
+          ? encodeJsonTextAppend(run[0]!.id, run[0]!.key, run.map((e) => e.item as unknown as string))
+          : encodeLine(JSON.stringify(['A', run[0]!.id, run[0]!.key, run.map((e) => e.item)]));
         const share = Math.floor(line.length / run.length);
         run.forEach((entry, k) => newShares.set(entry, k === 0 ? line.length - share * (run.length - 1) : share));
         await push(line);
@@ -604,13 +605,48 @@ export class Outbox<T> {
 
 /** `<crc32 hex8> <length> <payload>\n` */
 function encodeLine(payload: string): Buffer {
-  const body = Buffer.from(payload, 'utf8');
-  const head = `${crc32(body).toString(16).padStart(8, '0')} ${body.length} `;
-  const line = Buffer.allocUnsafe(head.length + body.length + 1);
-  line.write(head, 0, 'latin1');
-  body.copy(line, head.length);
-  line[line.length - 1] = 0x0a;
-  return line;
+  const payloadBytes = Buffer.byteLength(payload);
+  const line = allocateLine(payloadBytes);
+  line.payload.write(payload, 0, 'utf8');
+  return line.finish();
+}
+
+/**
+ * The line of `["A",firstId,key,[item,...]]` for items that are JSON texts already, written
+ * straight into the line's buffer: no joined string on the JS heap and no second copy.
+ */
+function encodeJsonTextAppend(firstId: number, key: string, items: readonly string[]): Buffer {
+  const prefix = `["A",${firstId},${JSON.stringify(key)},[`;
+  let payloadBytes = Buffer.byteLength(prefix) + 2 + Math.max(0, items.length - 1);
+  for (const item of items) {
+    if (typeof item !== 'string') throw new TypeError('items must be JSON texts');
+    payloadBytes += Buffer.byteLength(item);
+  }
+  const line = allocateLine(payloadBytes);
+  const out = line.payload;
+  let offset = out.write(prefix, 0, 'utf8');
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out[offset++] = 0x2c; // ,
+    offset += out.write(items[i]!, offset, 'utf8');
+  }
+  out[offset++] = 0x5d; // ]
+  out[offset++] = 0x5d;
+  return line.finish();
+}
+
+/** One buffer for a whole line: the caller fills `payload`, finish() writes checksum, length and newline. */
+function allocateLine(payloadBytes: number): { payload: Buffer; finish(): Buffer } {
+  const headBytes = 8 + 1 + String(payloadBytes).length + 1;
+  const line = Buffer.allocUnsafe(headBytes + payloadBytes + 1);
+  const payload = line.subarray(headBytes, headBytes + payloadBytes);
+  return {
+    payload,
+    finish() {
+      line.write(`${crc32(payload).toString(16).padStart(8, '0')} ${payloadBytes} `, 0, 'latin1');
+      line[line.length - 1] = 0x0a;
+      return line;
+    },
+  };
 }
 
 /** The payload of a line (without its newline), or why the line is corrupt. */
@@ -673,7 +709,10 @@ export function crc32(data: Uint8Array): number {
   return nativeCrc32 ? nativeCrc32(data) >>> 0 : crc32Table(data);
 }
 
-/** Writes all of `buffers` at `position`, in chunks of about WRITE_CHUNK_BYTES, resuming short writes. */
+/**
+ * Writes all of `buffers` at `position` with writev (one system call for many lines, none of
+ * them copied into a joined buffer first), in groups of about WRITE_CHUNK_BYTES; resumes short writes.
+ */
 async function writeAll(fh: fsp.FileHandle, buffers: readonly Buffer[], position: number): Promise<void> {
   let pos = position;
   for (let i = 0; i < buffers.length; ) {
@@ -683,12 +722,15 @@ async function writeAll(fh: fsp.FileHandle, buffers: readonly Buffer[], position
       bytes += buffers[i]!.length;
       parts.push(buffers[i++]!);
     }
-    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
-    for (let done = 0; done < data.length; ) {
-      const { bytesWritten } = await fh.write(data, done, data.length - done, pos);
-      done += bytesWritten;
-      pos += bytesWritten;
+    const { bytesWritten } = await fh.writev(parts, pos);
+    if (bytesWritten < bytes) {
+      const rest = Buffer.concat(parts, bytes).subarray(bytesWritten);
+      for (let done = 0; done < rest.length; ) {
+        const written = await fh.write(rest, done, rest.length - done, pos + bytesWritten + done);
+        done += written.bytesWritten;
+      }
     }
+    pos += bytes;
   }
 }
 
