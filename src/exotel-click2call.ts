@@ -1,8 +1,8 @@
-import { setMaxListeners } from 'node:events';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { ExotelAccount } from './exotel/account';
 import { type ClickToCallDefaults, type ConnectParams, resolveConnectParams } from './exotel/connect-request';
 import { ConfigError, RemoteError, excerpt } from './lib/errors';
+import { createStopController } from './lib/http';
 import { StatusReporter } from './red/status';
 
 interface Click2CallDef extends NodeDef, ClickToCallDefaults {
@@ -40,10 +40,8 @@ export = function register(RED: NodeAPI): void {
     else status.now({ kind: 'idle' });
 
     // Closing stops what has not been sent yet at once; requests on the wire get a grace period.
-    const stopWaiting = new AbortController();
-    const stopRequests = new AbortController();
-    // Every waiting or in-flight request listens on these: a burst is many listeners, not a leak.
-    setMaxListeners(0, stopWaiting.signal, stopRequests.signal);
+    const stopWaiting = createStopController();
+    const stopRequests = createStopController();
     /** Msgs accepted and not yet answered, and how many of them wait for the account's rate pacer. */
     let inFlight = 0;
     let queued = 0;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import * as http from 'node:http';
 import { AbortedError, RemoteError, redact } from './errors';
 import * as https from 'node:https';
@@ -9,6 +10,16 @@ let gotPromise: Promise<Got> | undefined;
 export function loadGot(): Promise<Got> {
   gotPromise ??= import('got').then((mod) => mod.got);
   return gotPromise;
+}
+
+/**
+ * The controller a node aborts when it closes. Every request in flight and every retry wait listens
+ * on its signal: 16 requests at once are 16 listeners, not a leak, so Node's warning past 10 is off.
+ */
+export function createStopController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 export interface KeepAliveAgents {

@@ -1,3 +1,4 @@
+import { createStopController } from '../lib/http';
 import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
 import { BatchFailure, CallLogBatcher, QueuedRecord, SubmissionCallback } from './call-log-batcher';
@@ -56,7 +57,7 @@ export class CallLogDeliveryError extends Error {
  */
 export class CallLogDispatcher {
   private readonly batcher: CallLogBatcher<CallLogResult>;
-  private readonly abort = new AbortController();
+  private readonly abort = createStopController();
   private closed = false;
   /** Records pending at the last report (0 = idle was the last word). */
   private lastReported = 0;

@@ -1,3 +1,4 @@
+import { createStopController } from '../lib/http';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { RemoteError } from '../lib/errors';
@@ -65,7 +66,7 @@ export class CallLogOutbox implements CallLogJournal {
   private timer: NodeJS.Timeout | undefined;
   private nextDelayMs: number;
   private replaying: Promise<void> | undefined;
-  private readonly abort = new AbortController();
+  private readonly abort = createStopController();
   private closed = false;
   private lastWaiting = -1;
   private appends: PendingAppend[] = [];

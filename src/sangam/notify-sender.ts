@@ -1,3 +1,4 @@
+import { createStopController } from '../lib/http';
 import { RemoteError } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
 import { NotifyAnswer, SangamClient } from './sangam-client';
@@ -16,7 +17,7 @@ export interface NotifySenderOptions {
  * ringing is worse than none). Retries only while the event is still younger than the maximum age.
  */
 export class NotifySender {
-  private readonly abort = new AbortController();
+  private readonly abort = createStopController();
   private readonly now: () => number;
 
   constructor(private readonly options: NotifySenderOptions) {

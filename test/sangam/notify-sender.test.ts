@@ -49,6 +49,27 @@ describe('sangam/notify-sender', () => {
     return { sender: made, retries };
   }
 
+  it('sends many events at once without a listener-leak warning (each request listens for close)', async () => {
+    const wide = createKeepAliveAgents(16);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const wideClient = new SangamClient({ baseUrl: crm.url, token: TOKEN, timeoutMs: 5_000, agents: wide, maxInFlight: 16 });
+      const { sender: subject } = sender([1], { client: wideClient });
+      crm.setLatency(30);
+      const answers = await Promise.all(Array.from({ length: 40 }, () => subject.send(BODY, 'main-ivr', EVENT_TIME)));
+      assert.equal(answers.length, 40);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((text) => text.includes('MaxListeners')), []);
+    } finally {
+      process.removeListener('warning', onWarning);
+      crm.setLatency(0);
+      wide.destroy();
+    }
+  });
+
   it('sends the event at once and returns the answer', async () => {
     const { sender: subject } = sender([1]);
     assert.deepEqual(await subject.send(BODY, 'main-ivr', EVENT_TIME), { message: 'success' });
