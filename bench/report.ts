@@ -115,12 +115,14 @@ export function chartSvg(bars: ReadonlyArray<ChartBar>, subtitle: string): strin
     const barEnd = bar.value && bar.value > 0 ? x(bar.value) : plotLeft;
     parts.push(`<text x="${labelWidth}" y="${y + 19}" text-anchor="end">${escapeXml(bar.label)}</text>`);
     parts.push(`<rect x="${plotLeft}" y="${y + 5}" width="${Math.max(1, barEnd - plotLeft).toFixed(1)}" height="${rowHeight - 10}" fill="${colour}"/>`);
-    parts.push(
-      `<text x="${(barEnd + 5).toFixed(1)}" y="${y + 19}" class="value">${bar.value === null ? 'n/a' : Math.round(bar.value).toLocaleString('en-US')}</text>`,
-    );
-    if (bar.target && bar.target > 0) {
-      const targetX = x(bar.target).toFixed(1);
-      parts.push(`<line x1="${targetX}" x2="${targetX}" y1="${y + 1}" y2="${y + rowHeight - 1}" class="target"/>`);
+    const valueText = bar.value === null ? 'n/a' : Math.round(bar.value).toLocaleString('en-US');
+    const targetX = bar.target && bar.target > 0 ? x(bar.target) : undefined;
+    // The value sits after the bar, or after the target tick when the tick would cross it (~7 px a character).
+    let valueX = barEnd + 5;
+    if (targetX !== undefined && targetX >= valueX - 2 && targetX <= valueX + valueText.length * 7) valueX = targetX + 5;
+    parts.push(`<text x="${valueX.toFixed(1)}" y="${y + 19}" class="value">${valueText}</text>`);
+    if (targetX !== undefined) {
+      parts.push(`<line x1="${targetX.toFixed(1)}" x2="${targetX.toFixed(1)}" y1="${y + 1}" y2="${y + rowHeight - 1}" class="target"/>`);
     }
     y += rowHeight;
   }

@@ -4,7 +4,7 @@
  * SangamCRM stand-in in its own process. Prints a table and PASS/FAIL per target, writes
  * bench/results/latest.json and latest.svg. Exit code 0 unless the benchmark itself broke.
  *
- *   node --expose-gc .build/bench/run.js [--only a,b,c,d,a50,b50,mem] [--quick] [--n 20000] [--window 1000]
+ *   node --expose-gc .build/bench/run.js [--only a,b,c,floor,d,a50,b50,mem] [--quick] [--n 20000] [--window 1000]
  *     [--set callLog.batchSize=1000 --set config.outbox=false ...]   (what-if runs; results not written)
  *
  * To profile the call-log path: node --cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc .build/bench/run.js --only b
@@ -20,7 +20,7 @@ import { BenchRuntime, DriveResult, FlowOverrides, IVR_NAME, NODE_IDS, editorDef
 import { GotTarget, PlainGotResult, callLogBatches, notifySteady } from './plain-got';
 import { ChartBar, ScenarioFigures, TargetCheck, chartSvg, figuresTable, targetLines } from './report';
 
-const SCENARIOS = ['a', 'b', 'c', 'd', 'a50', 'b50', 'mem'] as const;
+const SCENARIOS = ['a', 'b', 'c', 'floor', 'd', 'a50', 'b50', 'mem'] as const;
 type ScenarioKey = (typeof SCENARIOS)[number];
 
 interface BenchOptions {
@@ -330,6 +330,9 @@ class Bench {
       // the first measured run came out 10-20% slower than the next ones).
       await this.runtime.windowed({ nodeId: NODE_IDS.callLog, n: 20_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
     }
+    if (only.has('floor')) {
+      await this.runtime.windowed({ nodeId: NODE_IDS.floor, n: 20_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
+    }
     if (only.has('a') || only.has('a50')) {
       await this.runtime.windowed({ nodeId: NODE_IDS.baselineCallLog, n: 300, window: 100, make: this.recordMsg, timeLimitMs: 10_000, drainLimitMs: 10_000 });
     }
@@ -361,6 +364,12 @@ class Bench {
   async scenarioC(): Promise<void> {
     process.stdout.write('(c) plain got, keep-alive agent, batches of 100, 4 in flight\n');
     this.add(await this.repeated(this.runC));
+  }
+
+  /** Not a target: Node-RED's own cost in the drive of (b), for reading b's figures. */
+  async scenarioFloor(): Promise<void> {
+    process.stdout.write('(floor) a node that only holds msgs and answers them in batches, no HTTP: Node-RED\'s own cost\n');
+    this.add(await this.repeated(() => this.callLogFlow('floor', 'floor  Node-RED only (hold + answer)', NODE_IDS.floor, 60_000)));
   }
 
   /** b and c in turn, so that b/c compares runs made while the machine was in the same state. */
@@ -605,6 +614,7 @@ async function main(): Promise<void> {
     if (only.has('b') && only.has('c')) await bench.scenariosBAndC();
     else if (only.has('b')) await bench.scenarioB();
     else if (only.has('c')) await bench.scenarioC();
+    if (only.has('floor')) await bench.scenarioFloor();
     if (only.has('d')) await bench.scenarioD();
     if (only.has('a50')) await bench.scenarioRtt('a50');
     if (only.has('b50')) await bench.scenarioRtt('b50');

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import helper = require('node-red-node-test-helper');
-import type { NodeAPI } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import sangamConfig = require('../src/sangam-config');
 import sangamCallLog = require('../src/sangam-call-log');
 import sangamNotify = require('../src/sangam-notify');
@@ -32,7 +32,46 @@ export const NODE_IDS = {
   callLog: 'b-call-log',
   baselineNotify: 'n-build-body',
   notify: 'n-notify',
+  floor: 'f-floor',
 } as const;
+
+/**
+ * What Node-RED itself costs in these drives: a node that holds each msg with its record's JSON
+ * text (as sangam-call-log does while the CRM answers), and answers them 250 at a time 2 ms later,
+ * or whatever it holds after 10 ms. No validation, no journal, no HTTP: the floor under (b).
+ */
+function benchFloorNode(RED: NodeAPI): void {
+  interface Held {
+    msg: NodeMessageInFlow;
+    send: (msg: NodeMessageInFlow) => void;
+    done: () => void;
+    json: string;
+  }
+  function BenchFloor(this: Node, def: NodeDef): void {
+    RED.nodes.createNode(this, def);
+    let held: Held[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const answerHeld = (): void => {
+      const batch = held;
+      held = [];
+      clearTimeout(timer);
+      timer = undefined;
+      setTimeout(() => {
+        for (const { msg, send, done } of batch) {
+          msg.payload = { id: 'floor' };
+          send(msg);
+          done();
+        }
+      }, 2);
+    };
+    this.on('input', (msg: NodeMessageInFlow, send: Held['send'], done: Held['done']) => {
+      held.push({ msg, send, done, json: JSON.stringify(msg.payload) });
+      if (held.length >= 250) answerHeld();
+      else timer ??= setTimeout(answerHeld, 10);
+    });
+  }
+  RED.nodes.registerType('bench-floor', BenchFloor);
+}
 
 type FlowNode = Record<string, unknown>;
 
@@ -144,6 +183,9 @@ export function benchFlow(crmUrl: string, token: string, overrides: FlowOverride
     onTab({ id: 'sink-n', type: 'helper' }),
     onTab({ ...editorDefaults('sangam-notify'), id: NODE_IDS.notify, type: 'sangam-notify', server: 'crm', wires: [['sink-notify']], ...overrides.notify }),
     onTab({ id: 'sink-notify', type: 'helper' }),
+    // The floor: Node-RED's own cost of holding and answering msgs, without our work.
+    onTab({ id: NODE_IDS.floor, type: 'bench-floor', wires: [['sink-f']] }),
+    onTab({ id: 'sink-f', type: 'helper' }),
     // Errors from any node end a msg too (counted as failed).
     onTab({ id: 'catch-all', type: 'catch', name: '', scope: null, uncaught: false, wires: [['caught']] }),
     onTab({ id: 'caught', type: 'helper' }),
@@ -244,12 +286,12 @@ export class BenchRuntime {
     const removeHelperSpies = BenchRuntime.captureNodeMethods();
     const flow = benchFlow(crmUrl, token, overrides);
     await helper.load(
-      [sangamConfig, sangamCallLog, sangamNotify, functionNode, httpRequestNode],
+      [sangamConfig, sangamCallLog, sangamNotify, functionNode, httpRequestNode, benchFloorNode],
       flow,
       { crm: { token } },
     );
     removeHelperSpies(flow.map((node) => String(node.id)));
-    for (const sink of ['sink-a', 'sink-b', 'sink-n', 'sink-notify']) {
+    for (const sink of ['sink-a', 'sink-b', 'sink-n', 'sink-notify', 'sink-f']) {
       helper.getNode(sink).on('input', (msg: Record<string, unknown>) => runtime.arrive(msg as BenchMsg, false));
     }
     helper.getNode('caught').on('input', (msg: Record<string, unknown>) => runtime.arrive(msg as BenchMsg, true));
