@@ -6,7 +6,7 @@ import { ConfigError, statusReason } from './lib/errors';
 import { CallLogDeliveryError, CallLogDispatcher } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
-import { checkIvrName } from './sangam/sangam-client';
+import { CallLogResult, checkIvrName } from './sangam/sangam-client';
 import { CallbackDecision, ExotelCallbackIntake } from './sangam/exotel-callback';
 
 interface CallLogDef extends NodeDef, CallLogProperties {
@@ -95,25 +95,25 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       const { single } = records;
-      const fail = (error: Error): void => {
-        // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
-        const kept = error instanceof CallLogDeliveryError && error.kept > 0;
-        if (callback && !kept) callbacks?.notKept(callback);
-        status.now({ kind: 'error', reason: statusReason(error) });
-        done(error);
+      // One closure per msg (no separate error handler): a thousand msgs wait at once.
+      const delivered = (error: Error | undefined, results: CallLogResult[] | undefined): void => {
+        if (error || !results) {
+          const failure = error ?? new Error('no results');
+          // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
+          const kept = failure instanceof CallLogDeliveryError && failure.kept > 0;
+          if (callback && !kept) callbacks?.notKept(callback);
+          status.now({ kind: 'error', reason: statusReason(failure) });
+          done(failure);
+          return;
+        }
+        msg.payload = single ? results[0] : results;
+        send(msg);
+        done();
       };
       try {
-        dispatcher.submit(ivrName, records.records, (error, results) => {
-          if (error || !results) {
-            fail(error ?? new Error('no results'));
-            return;
-          }
-          msg.payload = single ? results[0] : results;
-          send(msg);
-          done();
-        });
+        dispatcher.submit(ivrName, records.records, delivered);
       } catch (error) {
-        fail(error as Error);
+        delivered(error as Error, undefined);
       }
     });
 

@@ -34,6 +34,11 @@ export interface CallLogBatcherOptions<Result> {
   send: BatchSender<Result>;
   /** Told after a batch started or finished (records pending changed). */
   onProgress?: () => void;
+  /**
+   * Turns a submission's BatchFailure into the error its callback gets (default: the BatchFailure
+   * itself), so that a caller needs no wrapper closure per submission.
+   */
+  describeFailure?: (failure: BatchFailure) => Error;
 }
 
 /** A submission that failed, with how many of its records the CRM did store before that. */
@@ -48,8 +53,11 @@ export class BatchFailure extends Error {
   }
 }
 
-/** Told once, when every record of a submission is answered and every earlier one has settled. */
-export type SubmissionCallback<Result> = (failure: BatchFailure | undefined, results: Result[]) => void;
+/**
+ * Told once, when every record of a submission is answered and every earlier one has settled: the
+ * results, or the BatchFailure (as `describeFailure` turned it, if given).
+ */
+export type SubmissionCallback<Result> = (failure: Error | undefined, results: Result[]) => void;
 
 /**
  * One msg's records on their way. A plain object with a callback, not a promise: tens of
@@ -274,7 +282,8 @@ export class CallLogBatcher<Result> {
       // A callback that throws must not stop the others from being told.
       try {
         if (submission.failure) {
-          submission.callback(new BatchFailure(submission.failure, submission.delivered, submission.total), submission.results);
+          const failure = new BatchFailure(submission.failure, submission.delivered, submission.total);
+          submission.callback(this.options.describeFailure ? this.options.describeFailure(failure) : failure, submission.results);
         } else {
           submission.callback(undefined, submission.results);
         }

@@ -1,7 +1,7 @@
 import { createStopController } from '../lib/http';
 import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
-import { BatchFailure, CallLogBatcher, QueuedRecord, SubmissionCallback } from './call-log-batcher';
+import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
 
 /**
@@ -71,6 +71,7 @@ export class CallLogDispatcher {
       send: (batch) => this.sendBatch(batch.key, batch.records, batch.body),
       // Once per batch started or finished, not per msg: the status is throttled anyway.
       onProgress: () => this.report(),
+      describeFailure: (failure) => this.describeFailure(failure, failure.total),
     });
   }
 
@@ -99,23 +100,19 @@ export class CallLogDispatcher {
       }
       queued[i] = { json, outboxId: undefined };
     }
-    const settle: SubmissionCallback<CallLogResult> = (failure, results) => {
-      if (failure) callback(this.describeFailure(failure, total), undefined);
-      else callback(undefined, results);
-    };
     const journal = this.options.journal;
     if (!journal) {
-      this.enqueue(key, queued, settle);
+      this.enqueue(key, queued, callback);
       return;
     }
     journal.append(key, queued, (error) => {
       if (error) callback(error, undefined);
-      else this.enqueue(key, queued, settle);
+      else this.enqueue(key, queued, callback);
     });
   }
 
-  private enqueue(key: string, queued: QueuedRecord[], settle: SubmissionCallback<CallLogResult>): void {
-    this.batcher.submit(key, queued, settle);
+  private enqueue(key: string, queued: QueuedRecord[], callback: DeliveryCallback): void {
+    this.batcher.submit(key, queued, callback);
     // Show "sending" as soon as work arrives; after that, batches starting and ending update it.
     if (this.lastReported === 0) this.report();
   }

@@ -239,6 +239,26 @@ describe('sangam/call-log-batcher', () => {
     assert.deepEqual(log, ['a ok', 'b failed', 'c ok']);
   });
 
+  it('hands a failure to the callback as describeFailure turns it', async () => {
+    const sender = new ControlledSender();
+    const described: BatchFailure[] = [];
+    const subject = batcher(sender, {
+      maxBatchSize: 2,
+      describeFailure: (failure) => {
+        described.push(failure);
+        return new RangeError(`${failure.delivered} of ${failure.total}: ${failure.message}`);
+      },
+    });
+    const submitted = submitting(subject, 'ivr-1', records('a', 'b', 'c'));
+    subject.flushAll();
+    await sender.waitForBatches(2);
+    sender.batches[0].answer();
+    sender.batches[1].fail(new Error('HTTP 503'));
+    await assert.rejects(submitted, (error: unknown) => error instanceof RangeError && error.message === '2 of 3: HTTP 503');
+    assert.equal(described.length, 1);
+    assert.ok(described[0] instanceof BatchFailure);
+  });
+
   it('rejects only the submissions of a failing batch, with how many of their records were delivered', async () => {
     const sender = new ControlledSender();
     const subject = batcher(sender, { maxBatchSize: 2 });
