@@ -1,6 +1,6 @@
-import { createStopController } from '../lib/http';
 import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
+import { createStopController } from '../lib/http';
 import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
 

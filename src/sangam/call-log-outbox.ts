@@ -1,9 +1,9 @@
-import { createStopController } from '../lib/http';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { RemoteError } from '../lib/errors';
 import { Outbox, OutboxEntry } from '../lib/outbox';
 import { sleep } from '../lib/retry';
+import { createStopController } from '../lib/http';
 import { QueuedRecord, jsonArrayBody } from './call-log-batcher';
 import { CallLogJournal, refusesRecords } from './call-log-dispatcher';
 import { SangamClient } from './sangam-client';
@@ -105,7 +105,7 @@ export class CallLogOutbox implements CallLogJournal {
     try {
       outbox = await this.opening;
     } catch (error) {
-      for (const request of appends) request.callback(error as Error);
+      for (const request of appends) tell(request, error as Error);
       return;
     }
     const byKey = new Map<string, PendingAppend[]>();

@@ -1,6 +1,6 @@
-import { createStopController } from '../lib/http';
 import { RemoteError } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
+import { createStopController } from '../lib/http';
 import { NotifyAnswer, SangamClient } from './sangam-client';
 
 export interface NotifySenderOptions {
