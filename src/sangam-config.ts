@@ -46,7 +46,7 @@ export = function register(RED: NodeAPI): void {
           seconds: Math.round(event.retryInMs / 1000),
           reason: event.reason,
         }));
-      } else node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
+      } else if (event.kind === 'refused') node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -1,6 +1,7 @@
 import { RemoteError, excerpt, redact } from '../lib/errors';
 import { type KeepAliveAgents, type RawResponse, postOnce } from '../lib/http';
 import { type RetryPolicy, parseRetryAfter, withRetry } from '../lib/retry';
+import { isObject } from '../lib/values';
 import { type ConnectParams, basicAuthorization, buildConnectForm, connectUrl } from './connect-request';
 import type { RatePacer } from './rate-pacer';
 
@@ -157,8 +158,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -80,3 +80,8 @@ export function excerpt(text: string, max = 200): string {
   if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
   return `${cut}…`;
 }
+
+/** The `code` of a Node.js system error (`ENOENT`, `EEXIST`, ...), or undefined. */
+export function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}

@@ -4,9 +4,8 @@
  * Records are journalled before they are sent and dropped only once acknowledged, so a crash,
  * a redeploy or a restart loses none of them: `Outbox.open()` recovers what was not acknowledged.
  *
- * On-disk format: `<dir>/<name>.journal`, append-only, one record per line:
- *
- *     <crc32 of payload, 8 lowercase hex> <payload length in bytes, decimal> <payload JSON>\n
+ * On disk: `<dir>/<name>.journal`, append-only, one line per append() or ack() call, in the
+ * checksummed line format of journal-line.ts:
  *
  * payloads: `["H",1,nextId]` header (first line; carries the id counter across compactions),
  *           `["A",firstId,key,[item,...]]` one append() call: ids firstId, firstId+1, ...,
@@ -14,18 +13,19 @@
  * A line whose length or CRC does not match is corrupt: at the end of the file it is a torn write
  * and is cut off on open; in the middle it is skipped (reported through `onCorrupt`).
  * Compaction writes the live entries to `<name>.journal.tmp`, syncs it and renames it over the
- * journal. `<name>.lock` holds the pid (and host) of the process that has the journal open.
+ * journal. `<name>.lock` (lock-file.ts) holds the pid and host of the process that has the journal open.
  */
 import * as fsp from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
-import { AbortedError } from './errors';
+import { AbortedError, errorCode } from './errors';
+import { decodeLine, encodeJsonTextAppend, encodeLine, FORMAT_VERSION, HEADER_MAX_BYTES, JournalPayload } from './journal-line';
+import { acquireLock, releaseLock } from './lock-file';
+
+export { OutboxLockedError } from './lock-file';
 
 const MiB = 1024 * 1024;
 export const DEFAULT_MAX_ENTRIES = 100_000;
 export const DEFAULT_MAX_BYTES = 256 * MiB;
-const FORMAT_VERSION = 1;
 /** Bytes handed to one write() call; bounds the copy made when many lines are written at once. */
 const WRITE_CHUNK_BYTES = MiB;
 /** Bytes read per read() call during recovery. */
@@ -34,8 +34,6 @@ const READ_CHUNK_BYTES = MiB;
 const MAX_ITEMS_PER_COMPACTED_LINE = 1000;
 /** An emptied journal is restarted only past this size: not one rename + fsyncs per record. */
 const EMPTY_ROTATE_MIN_BYTES = 64 * 1024;
-/** Upper bound on the header line's length (`["H",1,<id>]` with its checksum and length). */
-const HEADER_MAX_BYTES = 48;
 
 export interface OutboxOptions {
   /** Directory of the journal, e.g. `<userDir>/sangam-outbox`; created (mode 0o700) if missing. */
@@ -59,7 +57,27 @@ export interface OutboxOptions {
    * parse per append.
    */
   itemsAreJsonText?: boolean;
+  /**
+   * Told when a failure the outbox works around in the background begins, and when it is over:
+   * once each, not once per retry, so the owner can log it and show it in a status.
+   */
+  onProblem?: (problem: OutboxProblem) => void;
+  /**
+   * Opens the journal and the compaction file (default: `fs.promises.open`). For instrumentation:
+   * tests wrap the handles to count the writes and syncs the outbox makes.
+   */
+  openFile?: (file: string, flags: 'r+' | 'w+', mode?: number) => Promise<fsp.FileHandle>;
 }
+
+/**
+ * `compaction-failed`: the journal could not be rewritten (`error` says why, e.g. ENOSPC). Nothing
+ * is lost: the old journal stays in use and grows, compaction is retried as more of it is
+ * acknowledged, and appends are refused as "outbox full" once it reaches maxBytes.
+ * `compaction-recovered`: a compaction succeeded after failing.
+ */
+export type OutboxProblem =
+  | { kind: 'compaction-failed'; journal: string; error: Error }
+  | { kind: 'compaction-recovered'; journal: string };
 
 export interface CorruptJournalReport {
   file: string;
@@ -94,22 +112,6 @@ export class OutboxFullError extends Error {
   }
 }
 
-/** Another live process holds the journal's lock file. */
-export class OutboxLockedError extends Error {
-  override name = 'OutboxLockedError';
-  constructor(
-    readonly lockFile: string,
-    readonly holder: { pid: number; host: string },
-    detail: string,
-  ) {
-    super(
-      `Outbox journal is in use: lock file ${lockFile} belongs to process ${holder.pid} on ` +
-        `host ${holder.host || '?'} (${detail}). Two Node-RED runtimes must not share one outbox ` +
-        `directory; if that process is not a Node-RED runtime using this directory, delete the lock file.`,
-    );
-  }
-}
-
 interface StoredEntry<T> {
   id: number;
   key: string;
@@ -131,10 +133,14 @@ type WriteOp<T> =
   | { kind: 'ack'; line: Buffer; resolve: () => void; reject: (err: Error) => void }
   | { kind: 'task'; run: () => Promise<void> };
 
-type Payload = ['H', number, number] | ['A', number, string, unknown[]] | ['K', number[]];
-
-/** Lock files held by this process: tells a stale lock with our reused pid (container pid 1) from our own. */
-const locksHeldByThisProcess = new Set<string>();
+interface Settings {
+  paths: { dir: string; journal: string; temp: string; lock: string };
+  limits: { maxEntries: number; maxBytes: number };
+  syncOnWrite: boolean;
+  itemsAreJsonText: boolean;
+  onProblem: OutboxOptions['onProblem'];
+  openFile: NonNullable<OutboxOptions['openFile']>;
+}
 
 export class Outbox<T> {
   private readonly entries = new Map<number, StoredEntry<T>>();
@@ -151,16 +157,28 @@ export class Outbox<T> {
   private compactRequested = false;
   /** After a failed compaction, wait until this much is dead before trying again. */
   private compactRetryAtDeadBytes = 0;
+  /** The compaction failure told to onProblem and not yet followed by a success. */
+  private compactionFailing = false;
   private failure: Error | undefined;
   private closing: Promise<void> | undefined;
+  private readonly paths: Settings['paths'];
+  private readonly limits: Settings['limits'];
+  private readonly syncOnWrite: boolean;
+  private readonly itemsAreJsonText: boolean;
+  private readonly onProblem: Settings['onProblem'];
+  private readonly openFile: Settings['openFile'];
 
   private constructor(
     private fh: fsp.FileHandle,
-    private readonly paths: { dir: string; journal: string; temp: string; lock: string },
-    private readonly limits: { maxEntries: number; maxBytes: number },
-    private readonly syncOnWrite: boolean,
-    private readonly itemsAreJsonText: boolean,
-  ) {}
+    settings: Settings,
+  ) {
+    this.paths = settings.paths;
+    this.limits = settings.limits;
+    this.syncOnWrite = settings.syncOnWrite;
+    this.itemsAreJsonText = settings.itemsAreJsonText;
+    this.onProblem = settings.onProblem;
+    this.openFile = settings.openFile;
+  }
 
   /** Opens (or creates) the journal, takes its lock and recovers the unacknowledged entries. */
   static async open<T>(options: OutboxOptions): Promise<Outbox<T>> {
@@ -173,6 +191,14 @@ export class Outbox<T> {
     const dir = path.resolve(options.dir);
     const journal = path.join(dir, `${stem}.journal`);
     const paths = { dir, journal, temp: `${journal}.tmp`, lock: path.join(dir, `${stem}.lock`) };
+    const settings: Settings = {
+      paths,
+      limits: { maxEntries, maxBytes },
+      syncOnWrite: options.durability !== 'write',
+      itemsAreJsonText: options.itemsAreJsonText === true,
+      onProblem: options.onProblem,
+      openFile: options.openFile ?? ((file, flags, mode) => fsp.open(file, flags, mode)),
+    };
 
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await acquireLock(paths.lock);
@@ -181,16 +207,16 @@ export class Outbox<T> {
       await fsp.rm(paths.temp, { force: true });
       let fh: fsp.FileHandle | undefined;
       try {
-        fh = await fsp.open(journal, 'r+');
+        fh = await settings.openFile(journal, 'r+');
       } catch (err) {
         if (errorCode(err) !== 'ENOENT') throw err;
       }
       if (!fh) {
-        const outbox = new Outbox<T>(await fsp.open(journal, 'w+', 0o600), paths, { maxEntries, maxBytes }, options.durability !== 'write', options.itemsAreJsonText === true);
+        const outbox = new Outbox<T>(await settings.openFile(journal, 'w+', 0o600), settings);
         await outbox.rewrite([]);
         return outbox;
       }
-      const outbox = new Outbox<T>(fh, paths, { maxEntries, maxBytes }, options.durability !== 'write', options.itemsAreJsonText === true);
+      const outbox = new Outbox<T>(fh, settings);
       try {
         await outbox.recover(options.onCorrupt);
       } catch (err) {
@@ -226,8 +252,9 @@ export class Outbox<T> {
     } catch (err) {
       return Promise.reject(new TypeError(`Outbox records must be JSON values: ${errorMessage(err)}`));
     }
-    const full = this.checkRoom(items.length, line.length);
-    if (full) return Promise.reject(full);
+    const room = this.roomFor(items.length, line.length);
+    if (room instanceof OutboxFullError) return Promise.reject(room);
+    if (room === 'after-compaction') this.compactRequested = true;
 
     // Keep what JSON gives back, so items look the same before and after a restart.
     const journalled = payload === undefined ? items.slice() : (JSON.parse(payload) as ['A', number, string, T[]])[3];
@@ -276,26 +303,6 @@ export class Outbox<T> {
     return { entries: this.entries.size + this.queuedEntries, bytes: this.fileBytes + this.queuedBytes };
   }
 
-  /** Drops every entry appended before this call (admin action); resolves with how many. */
-  discard(): Promise<number> {
-    if (this.closing) return Promise.reject(new AbortedError(`Outbox ${this.paths.journal} is closed`));
-    return new Promise<number>((resolve, reject) => {
-      this.enqueue({
-        kind: 'task',
-        run: async () => {
-          const count = this.entries.size;
-          try {
-            await this.rewrite([]);
-          } catch (err) {
-            reject(asError(err));
-            return;
-          }
-          resolve(count);
-        },
-      });
-    });
-  }
-
   /** Writes what is queued, closes the journal and releases the lock. Idempotent. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
@@ -312,17 +319,19 @@ export class Outbox<T> {
     return this.closing;
   }
 
-  private checkRoom(count: number, lineBytes: number): OutboxFullError | undefined {
+  /**
+   * Whether `count` more entries on a line of `lineBytes` fit within the bounds: now, only once the
+   * journal is compacted (the caller then asks for a compaction), or not at all.
+   */
+  private roomFor(count: number, lineBytes: number): 'fits' | 'after-compaction' | OutboxFullError {
     const { maxEntries, maxBytes } = this.limits;
     const waiting = this.size;
     const fail = () => new OutboxFullError(waiting, this.limits, count);
     if (waiting.entries + count > maxEntries) return fail();
-    if (waiting.bytes + lineBytes <= maxBytes) return undefined;
-    // Past the size bound: accepted only if a compaction brings the journal back under it.
+    if (waiting.bytes + lineBytes <= maxBytes) return 'fits';
     const afterCompaction = HEADER_MAX_BYTES + this.liveBytes + this.queuedAppendBytes + lineBytes;
     if (afterCompaction > maxBytes || this.deadBytes() < this.compactMinBytes()) return fail();
-    this.compactRequested = true;
-    return undefined;
+    return 'after-compaction';
   }
 
   private enqueue(op: WriteOp<T>): void {
@@ -338,7 +347,7 @@ export class Outbox<T> {
     });
   }
 
-  /** Single writer: group-commits consecutive appends/acks, runs tasks (discard, close) in order. */
+  /** Single writer: group-commits consecutive appends/acks (one writev, one sync), runs tasks (close) in order. */
   private async runWriter(): Promise<void> {
     try {
       while (this.queue.length > 0) {
@@ -443,16 +452,35 @@ export class Outbox<T> {
     return this.compactRequested || dead > this.liveBytes || this.fileBytes + incomingBytes > this.limits.maxBytes;
   }
 
-  /** Compacts; on failure keeps the current journal (nothing lost) and backs off. */
+  /** Compacts; on failure keeps the current journal (nothing lost), backs off and tells onProblem once. */
   private async tryCompact(): Promise<boolean> {
     try {
       await this.rewrite(Array.from(this.entries.values()));
-      return true;
-    } catch {
+    } catch (err) {
       this.compactRetryAtDeadBytes = this.deadBytes() + this.compactMinBytes();
+      if (!this.compactionFailing) {
+        this.compactionFailing = true;
+        this.tellProblem({ kind: 'compaction-failed', journal: this.paths.journal, error: asError(err) });
+      }
       return false;
     } finally {
       this.compactRequested = false;
+    }
+    if (this.compactionFailing) {
+      this.compactionFailing = false;
+      this.tellProblem({ kind: 'compaction-recovered', journal: this.paths.journal });
+    }
+    return true;
+  }
+
+  /** The owner's callback runs inside the writer: if it throws, that is its own bug, not a journal failure. */
+  private tellProblem(problem: OutboxProblem): void {
+    try {
+      this.onProblem?.(problem);
+    } catch (thrown) {
+      queueMicrotask(() => {
+        throw thrown;
+      });
     }
   }
 
@@ -462,7 +490,7 @@ export class Outbox<T> {
    * pending entry. Runs only inside the writer, so no append lands in between.
    */
   private async rewrite(keep: readonly StoredEntry<T>[]): Promise<void> {
-    const fh = await fsp.open(this.paths.temp, 'w+', 0o600);
+    const fh = await this.openFile(this.paths.temp, 'w+', 0o600);
     const newShares = new Map<StoredEntry<T>, number>();
     let length = 0;
     try {
@@ -566,7 +594,7 @@ export class Outbox<T> {
     if (!sawHeader && this.entries.size === 0) await this.rewrite([]);
   }
 
-  private apply(payload: Payload, lineBytes: number): void {
+  private apply(payload: JournalPayload, lineBytes: number): void {
     switch (payload[0]) {
       case 'H':
         if (payload[1] !== FORMAT_VERSION) {
@@ -601,112 +629,6 @@ export class Outbox<T> {
         return;
     }
   }
-}
-
-/** `<crc32 hex8> <length> <payload>\n` */
-function encodeLine(payload: string): Buffer {
-  const payloadBytes = Buffer.byteLength(payload);
-  const line = allocateLine(payloadBytes);
-  line.payload.write(payload, 0, 'utf8');
-  return line.finish();
-}
-
-/**
- * The line of `["A",firstId,key,[item,...]]` for items that are JSON texts already, written
- * straight into the line's buffer: no joined string on the JS heap and no second copy.
- */
-function encodeJsonTextAppend(firstId: number, key: string, items: readonly string[]): Buffer {
-  const prefix = `["A",${firstId},${JSON.stringify(key)},[`;
-  let payloadBytes = Buffer.byteLength(prefix) + 2 + Math.max(0, items.length - 1);
-  for (const item of items) {
-    if (typeof item !== 'string') throw new TypeError('items must be JSON texts');
-    payloadBytes += Buffer.byteLength(item);
-  }
-  const line = allocateLine(payloadBytes);
-  const out = line.payload;
-  let offset = out.write(prefix, 0, 'utf8');
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out[offset++] = 0x2c; // ,
-    offset += out.write(items[i]!, offset, 'utf8');
-  }
-  out[offset++] = 0x5d; // ]
-  out[offset++] = 0x5d;
-  return line.finish();
-}
-
-/** One buffer for a whole line: the caller fills `payload`, finish() writes checksum, length and newline. */
-function allocateLine(payloadBytes: number): { payload: Buffer; finish(): Buffer } {
-  const headBytes = 8 + 1 + String(payloadBytes).length + 1;
-  const line = Buffer.allocUnsafe(headBytes + payloadBytes + 1);
-  const payload = line.subarray(headBytes, headBytes + payloadBytes);
-  return {
-    payload,
-    finish() {
-      line.write(`${crc32(payload).toString(16).padStart(8, '0')} ${payloadBytes} `, 0, 'latin1');
-      line[line.length - 1] = 0x0a;
-      return line;
-    },
-  };
-}
-
-/** The payload of a line (without its newline), or why the line is corrupt. */
-function decodeLine(line: Buffer): Payload | string {
-  if (line.length < 12 || line[8] !== 0x20) return 'malformed line';
-  const crcText = line.toString('latin1', 0, 8);
-  if (!/^[0-9a-f]{8}$/.test(crcText)) return 'malformed checksum';
-  const space = line.indexOf(0x20, 9);
-  if (space === -1 || space - 9 > 12) return 'malformed length';
-  const lengthText = line.toString('latin1', 9, space);
-  if (!/^[0-9]+$/.test(lengthText)) return 'malformed length';
-  const body = line.subarray(space + 1);
-  if (body.length !== Number(lengthText)) return 'length mismatch';
-  if (crc32(body) !== parseInt(crcText, 16)) return 'checksum mismatch';
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    return 'invalid JSON';
-  }
-  return isPayload(value) ? value : 'unknown record';
-}
-
-function isPayload(value: unknown): value is Payload {
-  if (!Array.isArray(value)) return false;
-  const isId = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
-  switch (value[0]) {
-    case 'H':
-      return value.length === 3 && Number.isInteger(value[1]) && isId(value[2]);
-    case 'A':
-      return value.length === 4 && isId(value[1]) && typeof value[2] === 'string' && Array.isArray(value[3]) && value[3].length > 0;
-    case 'K':
-      return value.length === 2 && Array.isArray(value[1]) && value[1].every(isId);
-    default:
-      return false;
-  }
-}
-
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE, as zlib) computed with a table: for Node versions without zlib.crc32 (< 20.15). */
-export function crc32Table(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** CRC-32 (IEEE): zlib's native one when this Node has it. */
-export function crc32(data: Uint8Array): number {
-  return nativeCrc32 ? nativeCrc32(data) >>> 0 : crc32Table(data);
 }
 
 /**
@@ -747,76 +669,6 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-async function acquireLock(lockFile: string): Promise<void> {
-  if (locksHeldByThisProcess.has(lockFile)) {
-    throw new OutboxLockedError(lockFile, { pid: process.pid, host: os.hostname() }, 'this runtime has it open already; close it first');
-  }
-  // Claimed before any await, so two open() calls in this process cannot both pass.
-  locksHeldByThisProcess.add(lockFile);
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fh = await fsp.open(lockFile, 'wx', 0o600);
-        try {
-          await fh.writeFile(`${process.pid}\n${os.hostname()}\n`);
-        } finally {
-          await fh.close();
-        }
-        return;
-      } catch (err) {
-        if (errorCode(err) !== 'EEXIST' || attempt >= 3) throw err;
-      }
-      const holder = await readLock(lockFile);
-      if (holder && !isStale(holder)) {
-        throw new OutboxLockedError(lockFile, holder, 'that process is running');
-      }
-      await fsp.rm(lockFile, { force: true });
-    }
-  } catch (err) {
-    locksHeldByThisProcess.delete(lockFile);
-    throw err;
-  }
-}
-
-/** The lock's holder; undefined when the file is gone or unreadable (a crash before its content was written). */
-async function readLock(lockFile: string): Promise<{ pid: number; host: string } | undefined> {
-  let text: string;
-  try {
-    text = await fsp.readFile(lockFile, 'utf8');
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-  const [pidText, host = ''] = text.split('\n');
-  const pid = Number(pidText);
-  return Number.isSafeInteger(pid) && pid > 0 ? { pid, host } : undefined;
-}
-
-function isStale(holder: { pid: number; host: string }): boolean {
-  // A lock from another host is almost always a recreated container (a new hostname over the same
-  // user-dir volume). Refusing would stop every call log until someone deleted the file by hand;
-  // two live runtimes sharing one user dir is a misconfiguration that Node-RED itself does not support.
-  if (holder.host !== os.hostname()) return true;
-  // Our own pid but not our lock: a previous run that got the same pid (pid 1 in a container).
-  if (holder.pid === process.pid) return true;
-  try {
-    process.kill(holder.pid, 0);
-    return false;
-  } catch (err) {
-    return errorCode(err) === 'ESRCH';
-  }
-}
-
-async function releaseLock(lockFile: string): Promise<void> {
-  if (!locksHeldByThisProcess.delete(lockFile)) return;
-  const holder = await readLock(lockFile).catch(() => undefined);
-  // Only our own lock: after a takeover by another process the file is no longer ours.
-  if (holder?.pid === process.pid) await fsp.rm(lockFile, { force: true }).catch(() => undefined);
-}
-
-function errorCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

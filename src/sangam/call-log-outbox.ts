@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { RemoteError } from '../lib/errors';
-import { Outbox, OutboxEntry } from '../lib/outbox';
+import { Outbox, OutboxEntry, OutboxProblem } from '../lib/outbox';
 import { sleep } from '../lib/retry';
 import { createStopController } from '../lib/http';
 import { QueuedRecord, jsonArrayBody } from './call-log-batcher';
@@ -30,7 +30,8 @@ export interface CallLogOutboxOptions {
 export type OutboxEvent =
   | { kind: 'replayed'; count: number }
   | { kind: 'replay-failed'; waiting: number; retryInMs: number; reason: string }
-  | { kind: 'refused'; count: number; reason: string; keptIn: string };
+  | { kind: 'refused'; count: number; reason: string; keptIn: string }
+  | { kind: 'journal-problem'; problem: OutboxProblem };
 
 const DEFAULT_REPLAY_BATCH = 250;
 const DEFAULT_REPLAY_CONCURRENCY = 4;
@@ -74,7 +75,8 @@ export class CallLogOutbox implements CallLogJournal {
 
   constructor(private readonly options: CallLogOutboxOptions) {
     this.nextDelayMs = options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
-    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true });
+    const onProblem = (problem: OutboxProblem) => options.onEvent?.({ kind: 'journal-problem', problem });
+    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true, onProblem });
     this.opening.then(
       (outbox) => {
         this.outbox = outbox;

@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import { ValidationError } from '../lib/errors';
+import { quote as quoteValue } from '../lib/values';
 import { convertCrmDate, normaliseDuration } from './dates';
 
 /**
@@ -84,10 +85,6 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === null || Object.getPrototypeOf(proto) === null;
-}
-
-function quoteValue(text: string): string {
-  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
 
 function controlCharacterError(path: string, text: string, what: string): ValidationError {

@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import { ConfigError, ValidationError } from '../lib/errors';
+import { quote } from '../lib/values';
 
 /**
  * Dates and durations in the form SangamCRM expects: 'YYYY-MM-DD HH:mm:ss' wall-clock time in
@@ -208,10 +209,6 @@ function kindOf(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
 
 function invalidDate(field: string, shown: string, why = 'is not a valid date'): ValidationError {

@@ -1,6 +1,7 @@
 import { ConfigError, RemoteError, ValidationError, excerpt, redact } from '../lib/errors';
 import { KeepAliveAgents, RawResponse, Semaphore, postOnce } from '../lib/http';
 import { parseRetryAfter } from '../lib/retry';
+import { isObject } from '../lib/values';
 
 /** One entry of the call-log API's `result` array (guide section 1, "Response Format"). */
 export interface CallLogResult {
@@ -176,8 +177,4 @@ export class SangamClient {
     }
     return excerpt(redact(text, [this.options.token]) || '(empty body)');
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

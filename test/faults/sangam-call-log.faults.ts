@@ -129,11 +129,11 @@ describe('fault suite: sangam-call-log (default settings, outbox on) against a f
     assert.ok(crm().stats.faulted > 0, 'the fault was injected');
   });
 
-  it('connection reset on 20% of requests: all stored', async () => {
+  it('connection reset on 20% of requests: all stored, none twice', async () => {
     const figures = await faultRateRun('connection reset on 20% of requests', 'reset', 1000, 0.2, { kind: 'drop' });
-    // A reset after the CRM stored a batch would make a duplicate (the guarantee allows it); this
-    // stand-in resets before storing, so duplicates are counted and printed, not forbidden.
-    assert.ok(figures.duplicates <= figures.stored);
+    // This stand-in resets before it stores (a real CRM might reset after storing, which the
+    // guarantee allows to duplicate; the 10 s stall test covers that): a resent batch was never stored.
+    assert.equal(figures.duplicates, 0);
     assert.ok(crm().stats.faulted > 0, 'the fault was injected');
   });
 

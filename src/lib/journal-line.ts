@@ -1,0 +1,123 @@
+/**
+ * The line format of the outbox journal (see outbox.ts for what the lines mean):
+ *
+ *     <crc32 of payload, 8 lowercase hex> <payload length in bytes, decimal> <payload JSON>\n
+ *
+ * payloads: `["H",1,nextId]` header, `["A",firstId,key,[item,...]]` appended items,
+ *           `["K",[id,...]]` acknowledged ids.
+ * The length and checksum let a reader tell a whole line from a torn or damaged one.
+ */
+import * as zlib from 'node:zlib';
+
+/** Version in the header line; a journal of another version is not read. */
+export const FORMAT_VERSION = 1;
+/** Upper bound on the header line's length (`["H",1,<id>]` with its checksum and length). */
+export const HEADER_MAX_BYTES = 48;
+
+export type JournalPayload = ['H', number, number] | ['A', number, string, unknown[]] | ['K', number[]];
+
+/** `<crc32 hex8> <length> <payload>\n` */
+export function encodeLine(payload: string): Buffer {
+  const payloadBytes = Buffer.byteLength(payload);
+  const line = allocateLine(payloadBytes);
+  line.payload.write(payload, 0, 'utf8');
+  return line.finish();
+}
+
+/**
+ * The line of `["A",firstId,key,[item,...]]` for items that are JSON texts already, written
+ * straight into the line's buffer: no joined string on the JS heap and no second copy.
+ */
+export function encodeJsonTextAppend(firstId: number, key: string, items: readonly string[]): Buffer {
+  const prefix = `["A",${firstId},${JSON.stringify(key)},[`;
+  let payloadBytes = Buffer.byteLength(prefix) + 2 + Math.max(0, items.length - 1);
+  for (const item of items) {
+    if (typeof item !== 'string') throw new TypeError('items must be JSON texts');
+    payloadBytes += Buffer.byteLength(item);
+  }
+  const line = allocateLine(payloadBytes);
+  const out = line.payload;
+  let offset = out.write(prefix, 0, 'utf8');
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out[offset++] = 0x2c; // ,
+    offset += out.write(items[i]!, offset, 'utf8');
+  }
+  out[offset++] = 0x5d; // ]
+  out[offset++] = 0x5d;
+  return line.finish();
+}
+
+/** One buffer for a whole line: the caller fills `payload`, finish() writes checksum, length and newline. */
+function allocateLine(payloadBytes: number): { payload: Buffer; finish(): Buffer } {
+  const headBytes = 8 + 1 + String(payloadBytes).length + 1;
+  const line = Buffer.allocUnsafe(headBytes + payloadBytes + 1);
+  const payload = line.subarray(headBytes, headBytes + payloadBytes);
+  return {
+    payload,
+    finish() {
+      line.write(`${crc32(payload).toString(16).padStart(8, '0')} ${payloadBytes} `, 0, 'latin1');
+      line[line.length - 1] = 0x0a;
+      return line;
+    },
+  };
+}
+
+/** The payload of a line (without its newline), or why the line is corrupt. */
+export function decodeLine(line: Buffer): JournalPayload | string {
+  if (line.length < 12 || line[8] !== 0x20) return 'malformed line';
+  const crcText = line.toString('latin1', 0, 8);
+  if (!/^[0-9a-f]{8}$/.test(crcText)) return 'malformed checksum';
+  const space = line.indexOf(0x20, 9);
+  if (space === -1 || space - 9 > 12) return 'malformed length';
+  const lengthText = line.toString('latin1', 9, space);
+  if (!/^[0-9]+$/.test(lengthText)) return 'malformed length';
+  const body = line.subarray(space + 1);
+  if (body.length !== Number(lengthText)) return 'length mismatch';
+  if (crc32(body) !== parseInt(crcText, 16)) return 'checksum mismatch';
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    return 'invalid JSON';
+  }
+  return isPayload(value) ? value : 'unknown record';
+}
+
+function isPayload(value: unknown): value is JournalPayload {
+  if (!Array.isArray(value)) return false;
+  const isId = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+  switch (value[0]) {
+    case 'H':
+      return value.length === 3 && Number.isInteger(value[1]) && isId(value[2]);
+    case 'A':
+      return value.length === 4 && isId(value[1]) && typeof value[2] === 'string' && Array.isArray(value[3]) && value[3].length > 0;
+    case 'K':
+      return value.length === 2 && Array.isArray(value[1]) && value[1].every(isId);
+    default:
+      return false;
+  }
+}
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (IEEE, as zlib) computed with a table: for Node versions without zlib.crc32 (< 20.15). */
+export function crc32Table(data: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** CRC-32 (IEEE): zlib's native one when this Node has it. */
+export function crc32(data: Uint8Array): number {
+  return nativeCrc32 ? nativeCrc32(data) >>> 0 : crc32Table(data);
+}
