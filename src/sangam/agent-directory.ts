@@ -27,11 +27,17 @@ const MAX_FIELD_LENGTH = 200;
  * Undefined when there are no digits.
  */
 export function phoneKey(raw: string): string | undefined {
-  let text = raw.trim();
-  // A SIP or tel URI: the user part is the number.
-  text = text.replace(/^(?:sips?|tel):/i, '').replace(/@.*$/, '');
-  let digits = text.replace(/[\s().\-\/+]/g, '');
-  if (!/^\d+$/.test(digits)) return undefined;
+  // Runs for every call: one pass over the characters, no regex unless it is a URI.
+  let text = raw;
+  if (text.includes(':') || text.includes('@')) text = text.trim().replace(/^(?:sips?|tel):/i, '').replace(/@.*$/, '');
+  let digits = '';
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code >= 48 && code <= 57) digits += text[i];
+    // Separators people write numbers with: space, ( ) + - . /
+    else if (code !== 32 && code !== 40 && code !== 41 && code !== 43 && code !== 45 && code !== 46 && code !== 47) return undefined;
+  }
+  if (digits === '') return undefined;
   if (digits.startsWith('00')) digits = digits.slice(2);
   if (digits.length === 12 && digits.startsWith('91')) return digits.slice(2);
   if (digits.length === 11 && digits.startsWith('0')) return digits.slice(1);
@@ -44,7 +50,8 @@ function emailKey(raw: string): string {
 
 /** An extension as the PBX writes it; SIP URIs are reduced to their user part. */
 function extensionKey(raw: string): string {
-  return raw.trim().replace(/^(?:sips?|tel):/i, '').replace(/@.*$/, '');
+  const text = raw.trim();
+  return text.includes(':') || text.includes('@') ? text.replace(/^(?:sips?|tel):/i, '').replace(/@.*$/, '') : text;
 }
 
 export class AgentDirectory {
