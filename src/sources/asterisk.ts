@@ -41,10 +41,8 @@ export interface AsteriskCallLogOptions extends CallLogOptions {
   recordingUrlPrefix?: string;
 }
 
-export interface AsteriskPopupOptions extends PopupOptions {
-  /** Not needed for AMI's Timestamp (epoch seconds); kept for symmetry with the call log. */
-  pbxTimeZone?: string;
-}
+/** AMI's Timestamp is epoch seconds: a pop-up needs no PBX zone. */
+export type AsteriskPopupOptions = PopupOptions;
 
 const ANSWERED = 'ANSWERED';
 const NOT_ANSWERED: ReadonlySet<string> = new Set(['NO ANSWER', 'BUSY', 'FAILED', 'CONGESTION']);
