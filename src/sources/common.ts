@@ -203,7 +203,8 @@ export function agentEmail(agents: AgentDirectory | undefined, candidates: Reado
  */
 export function channelPeer(channel: string | undefined): string | undefined {
   if (channel === undefined) return undefined;
-  const match = /^[A-Za-z0-9_]+\/(?:[A-Za-z0-9_.-]+\/)?(?:sip:)?([^@;/]+?)(?:-[0-9a-f]{6,8})?(?:[@;].*)?$/i.exec(channel);
+  // Technology/[profile/]peer, then Asterisk's -<sequence> suffix or an @host / ;n part.
+  const match = /^[A-Za-z0-9_]+\/(?:[A-Za-z0-9_.-]+\/)?(?:sip:)?([^@;/]+?)(?:-[0-9a-z]{4,8})?(?:[@;].*)?$/i.exec(channel);
   return match ? match[1] : undefined;
 }
 
