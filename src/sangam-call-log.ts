@@ -57,6 +57,8 @@ export = function register(RED: NodeAPI): void {
     const showWaiting = (waiting: number): void =>
       status.set(waiting > 0 ? { kind: 'outbox', count: waiting } : { kind: 'idle' });
     (config as NodeJS.EventEmitter | null)?.on(OUTBOX_WAITING_EVENT, showWaiting);
+    // A journal that cannot be opened refuses every msg: show it now, not only when msgs come.
+    config?.outbox?.whenUnavailable((error) => status.now({ kind: 'error', reason: statusReason(error) }));
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
     const callbacks = def.inputFormat === 'exotel' ? new ExotelCallbackIntake() : undefined;

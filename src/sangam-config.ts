@@ -46,7 +46,10 @@ export = function register(RED: NodeAPI): void {
           seconds: Math.round(event.retryInMs / 1000),
           reason: event.reason,
         }));
-      } else node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
+      } else if (event.kind === 'refused') {
+        node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
+      } else if (event.kind === 'unverified') node.error(RED._('sangam-config.outbox.unverified', { count: event.count, reason: event.reason }));
+      else node.error(RED._('sangam-config.outbox.unavailable', { dir: event.dir, reason: event.reason }));
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {
