@@ -217,6 +217,12 @@ export class CallLogDispatcher {
   }
 
   /**
+   * A msg with a record the CRM refused fails (Catch), even when its other records were stored:
+   * the contract's "an invalid record rejects its whole msg" is about our own checks, made before
+   * anything is sent; the CRM's refusal comes after its neighbours may have been stored, and a
+   * stored record cannot be withdrawn. So the error says which records were refused and how many
+   * were delivered, rather than claiming the msg was all-or-nothing.
+   *
    * One error per msg that names what happened to each of its records that was not delivered:
    * refused by the CRM (and set aside), answered unverifiably (probably stored, not resent), or
    * failed for now (kept in the outbox, when there is one); and how many were delivered.
