@@ -1,6 +1,5 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { RemoteError } from '../lib/errors';
 import { Outbox, OutboxEntry, OutboxFullError } from '../lib/outbox';
 import { sleep } from '../lib/retry';
 import { createStopController } from '../lib/http';
@@ -233,7 +232,7 @@ export class CallLogOutbox implements CallLogJournal {
     for (const [key, entries] of groupByKey(waiting)) {
       for (let i = 0; i < entries.length; i += batchSize) batches.push({ key, entries: entries.slice(i, i + batchSize) });
     }
-    let sent = 0;
+    const tally = { sent: 0 };
     let failure: unknown;
     let next = 0;
     // A few batches at once: a backlog after an outage drains in seconds, not minutes, while the
@@ -242,14 +241,14 @@ export class CallLogOutbox implements CallLogJournal {
       while (failure === undefined && !this.closed && next < batches.length) {
         const { key, entries } = batches[next++];
         try {
-          sent += await this.replayBatch(key, entries);
+          await this.replayBatch(key, entries, tally);
         } catch (error) {
           failure ??= error;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.replayConcurrency ?? DEFAULT_REPLAY_CONCURRENCY, batches.length) }, worker));
-    if (sent > 0) this.options.onEvent?.({ kind: 'replayed', count: sent });
+    if (tally.sent > 0) this.options.onEvent?.({ kind: 'replayed', count: tally.sent });
     if (failure !== undefined && !this.closed) {
       const reason = failure instanceof Error ? failure.message : String(failure);
       this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? DEFAULT_MAX_RETRY_MS);
@@ -264,24 +263,24 @@ export class CallLogOutbox implements CallLogJournal {
   }
 
   /**
-   * Sends one batch; resolves with how many records the CRM stored, rejects when the round must
+   * Sends one batch, counting the records the CRM stored in `tally`; rejects when the round must
    * stop (the records not stored stay journalled). A refused batch is split like the dispatcher's,
    * so one bad record does not send its neighbours to the rejected file.
    */
-  private async replayBatch(key: string, batch: OutboxEntry<string>[]): Promise<number> {
+  private async replayBatch(key: string, batch: OutboxEntry<string>[], tally: { sent: number }): Promise<void> {
     const ids = batch.map((entry) => entry.id);
     for (const id of ids) this.sending.add(id);
-    const records = batch.map((entry) => ({ json: entry.item, entry }));
+    const records = batch.map((entry) => ({ json: entry.item }));
     const post = (part: typeof records) => this.options.client.postCallLogs(jsonArrayBody(part), part.length, key, this.abort.signal);
     try {
       await post(records);
       this.ack(ids);
-      return batch.length;
+      tally.sent += batch.length;
     } catch (error) {
       if (isUnverified(error)) {
         this.ack(ids);
         this.options.onEvent?.({ kind: 'unverified', count: batch.length, reason: (error as Error).message });
-        return 0;
+        return;
       }
       if (!refusesRecords(error)) {
         for (const id of ids) this.sending.delete(id);
@@ -300,13 +299,13 @@ export class CallLogOutbox implements CallLogJournal {
         else if (isUnverified(recordError)) {
           unverified.push(batch[i].id);
           unverifiedReason ||= recordError.message;
-        }
-        else {
+        } else {
           this.sending.delete(batch[i].id);
           failure ??= recordError;
         }
       }
       if (stored.length > 0) this.ack(stored);
+      tally.sent += stored.length;
       if (unverified.length > 0) {
         this.ack(unverified);
         this.options.onEvent?.({ kind: 'unverified', count: unverified.length, reason: unverifiedReason });
@@ -316,7 +315,6 @@ export class CallLogOutbox implements CallLogJournal {
       for (const { entry } of refused) this.sending.delete(entry.id);
       for (const { entry, error: reason } of refused) await this.setAsideEntries([entry], reason);
       if (failure !== undefined) throw failure;
-      return stored.length;
     }
   }
 
