@@ -169,7 +169,8 @@ export class CallLogDispatcher {
     } catch (error) {
       if (!refusesRecords(error)) {
         // Unverifiable answers are acknowledged, not replayed: see isUnverified.
-        if (journal) (isUnverified(error) ? journal.ack : journal.release).call(journal, outboxIds(records));
+        if (journal && isUnverified(error)) journal.ack(outboxIds(records));
+        else if (journal) journal.release(outboxIds(records));
         throw error;
       }
       // The CRM stored nothing of the request and does not say which record it refused: find out,
