@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { OUTBOX_WAITING_EVENT, SangamConfigNode } from './red/sangam-types';
+import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
 import { ConfigError, statusReason } from './lib/errors';
@@ -57,6 +57,12 @@ export = function register(RED: NodeAPI): void {
     const showWaiting = (waiting: number): void =>
       status.set(waiting > 0 ? { kind: 'outbox', count: waiting } : { kind: 'idle' });
     (config as NodeJS.EventEmitter | null)?.on(OUTBOX_WAITING_EVENT, showWaiting);
+    // A journal that stopped compacting grows until the outbox is full: say so before that happens.
+    const showProblem = (reason: string | undefined): void =>
+      status.now(reason === undefined ? { kind: 'idle' } : { kind: 'error', reason: `outbox: ${reason}` });
+    (config as NodeJS.EventEmitter | null)?.on(OUTBOX_PROBLEM_EVENT, showProblem);
+    // A journal that cannot be opened refuses every msg: show it now, not only when msgs come.
+    config?.outbox?.whenUnavailable((error) => status.now({ kind: 'error', reason: statusReason(error) }));
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
     const callbacks = def.inputFormat === 'exotel' ? new ExotelCallbackIntake() : undefined;
@@ -119,6 +125,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_WAITING_EVENT, showWaiting);
+      (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_PROBLEM_EVENT, showProblem);
       status.cancel();
       const grace = config?.outbox ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
       (dispatcher ? dispatcher.close(grace) : Promise.resolve()).then(() => done(), () => done());

@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
-import { OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
+import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
 import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-connection';
@@ -46,7 +46,18 @@ export = function register(RED: NodeAPI): void {
           seconds: Math.round(event.retryInMs / 1000),
           reason: event.reason,
         }));
-      } else if (event.kind === 'refused') node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
+      } else if (event.kind === 'refused') {
+        node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
+      } else if (event.kind === 'unverified') node.error(RED._('sangam-config.outbox.unverified', { count: event.count, reason: event.reason }));
+      else if (event.kind === 'unavailable') node.error(RED._('sangam-config.outbox.unavailable', { dir: event.dir, reason: event.reason }));
+      else if (event.problem.kind === 'compaction-failed') {
+        // Said once per spell of failures: the journal keeps growing until a compaction succeeds.
+        node.error(RED._('sangam-config.outbox.compactionFailed', { file: event.problem.journal, reason: event.problem.error.message }));
+        node.emit(OUTBOX_PROBLEM_EVENT, event.problem.error.message);
+      } else {
+        node.log(RED._('sangam-config.outbox.compactionRecovered', { file: event.problem.journal }));
+        node.emit(OUTBOX_PROBLEM_EVENT, undefined);
+      }
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {

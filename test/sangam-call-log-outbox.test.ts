@@ -1,8 +1,23 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { USER_DIR, collect, helper } from './support/node-red';
-import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
+import type { NodeAPI } from 'node-red';
+import { SECRET_TOKEN, USER_DIR, catchNode, collect, helper, loggedText } from './support/node-red';
+import { loadSangamFlow, sangamFlow, useSangamCrm } from './support/sangam-crm';
+import sangamConfig = require('../src/sangam-config');
+import sangamCallLog = require('../src/sangam-call-log');
+
+/** RED._ with the package's en-US catalogs, so log lines and statuses read as a user sees them. */
+const withCatalog = (RED: NodeAPI): void => {
+  const catalogs: Record<string, unknown> = {};
+  for (const type of ['sangam-config', 'sangam-call-log']) {
+    Object.assign(catalogs, JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', 'locales', 'en-US', `${type}.json`), 'utf8')) as object);
+  }
+  (RED as unknown as { _: unknown })._ = (key: string, params: Record<string, unknown> = {}): string => {
+    const found = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], catalogs);
+    return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_match, name: string) => String(params[name] ?? '')) : key;
+  };
+};
 
 interface Msg {
   payload: unknown;
@@ -77,17 +92,90 @@ describe('sangam-call-log with the durable outbox (on by default)', function () 
     assert.deepEqual(crm().callLogs.map((entry) => entry.record.call_ref).sort(), ['restart-0', 'restart-1']);
   });
 
-  it('rejects new msgs with a clear error when the outbox is full, and keeps what it holds', async () => {
+  it('near the limit judges each msg of one turn on its own: the one that fits is kept, the next is refused naming its own count', async () => {
     await load({ outboxMaxRecords: 100 });
     await crm().goDown();
     const caught = collect<Msg>('caught', 2);
-    helper.getNode('log').receive({ payload: Array.from({ length: 100 }, (_, i) => ({ ...RECORD, call_ref: `full-${i}` })) });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    send(1, 'over');
-    const [kept, refused] = await caught;
-    assert.match(kept.error!.message, /kept in the outbox/);
-    assert.match(refused.error!.message, /full|limit/i);
-    assert.equal((await summary()).entries, 100);
+    const log = helper.getNode('log');
+    // Same turn of the event loop: both would share one journal line.
+    log.receive({ payload: Array.from({ length: 60 }, (_, i) => ({ ...RECORD, call_ref: `fits-${i}` })) });
+    log.receive({ payload: Array.from({ length: 50 }, (_, i) => ({ ...RECORD, call_ref: `over-${i}` })) });
+    const msgs = await caught;
+    // The refused msg is answered at once, the kept one after its request failed.
+    const kept = msgs.find((msg) => (msg.payload as unknown[]).length === 60)!;
+    const refused = msgs.find((msg) => (msg.payload as unknown[]).length === 50)!;
+    assert.match(kept.error!.message, /60 record\(s\) are kept in the outbox/);
+    assert.equal((kept.payload as unknown[]).length, 60);
+    assert.match(refused.error!.message, /Outbox full: 60 records wait .*This msg's 50 record\(s\) were rejected/);
+    assert.equal((refused.payload as unknown[]).length, 50);
+    assert.equal((await summary()).entries, 60);
+  });
+
+  it('delivers the good msgs of a batch the CRM refused for one record, with their ids, and sets only that record aside and sends it to Catch', async () => {
+    await load();
+    crm().setUsers(['1', '2']);
+    const out = collect<Msg>('out', 3);
+    const caught = collect<Msg>('caught', 1);
+    const log = helper.getNode('log');
+    // One turn, so the four share a batch: the CRM refuses that request whole.
+    for (const [ref, user] of [['a', '1'], ['b', '2'], ['bad', '77'], ['c', '1']]) {
+      log.receive({ payload: { ...RECORD, call_ref: ref, assigned_user_id: user } });
+    }
+    const delivered = await out;
+    const [refused] = await caught;
+    assert.deepEqual(crm().callLogs.map((entry) => entry.record.call_ref).sort(), ['a', 'b', 'c']);
+    for (const msg of delivered) {
+      const { id } = msg.payload as { id: string };
+      assert.ok(crm().callLogs.some((entry) => entry.id === id), `id ${id} is one the CRM gave`);
+    }
+    const rejectedFile = path.join(USER_DIR, 'sangam-outbox', 'crm.rejected.jsonl');
+    assert.equal((refused.payload as { call_ref: string }).call_ref, 'bad');
+    assert.match(refused.error!.message, /HTTP 400: record \[0\] field "assigned_user_id": assigned user "77" does not exist/);
+    assert.ok(refused.error!.message.endsWith(`set aside in ${rejectedFile}`), refused.error!.message);
+    const rejected = fs.readFileSync(rejectedFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { record: { call_ref: string }; error: string });
+    assert.deepEqual(rejected.map((entry) => entry.record.call_ref), ['bad']);
+    assert.match(rejected[0].error, /assigned user "77" does not exist/);
+    assert.equal((await summary()).entries, 0);
+  });
+
+  it('acknowledges an answer with the wrong number of results and never replays it: Catch is told the records were probably stored', async () => {
+    await load();
+    crm().failNext(1, { kind: 'wrongLength' });
+    const caught = collect<Msg>('caught', 1);
+    helper.getNode('log').receive({ payload: [{ ...RECORD, call_ref: 'len-0' }, { ...RECORD, call_ref: 'len-1' }] });
+    const [msg] = await caught;
+    assert.match(msg.error!.message, /answered 1 result\(s\) for 2 record\(s\)/);
+    assert.match(msg.error!.message, /probably stored: not sent again, as that could store them twice/);
+    assert.doesNotMatch(msg.error!.message, /kept in the outbox/);
+    assert.equal((await summary()).entries, 0);
+    // A replay round now would send them a second time: there must be nothing for it.
+    await helper.request().post('/sangam-config/crm/outbox/flush');
+    assert.equal(crm().stats.callLogRequests, 1);
+    assert.equal(crm().callLogs.length, 0);
+  });
+
+  it('says once in the log, and in the status, when the journal cannot be opened, and refuses msgs naming the directory', async () => {
+    const dir = path.join(USER_DIR, 'sangam-outbox');
+    fs.writeFileSync(dir, 'not a directory');
+    const flow = sangamFlow({ domain: crm().url, config: { ivrName: 'ivr', timezone: 'UTC' }, node: { batchWindow: 10, retries: 0 } });
+    await helper.load([withCatalog, sangamConfig, sangamCallLog, catchNode], flow, { crm: { token: SECRET_TOKEN } });
+    const statusSpy = helper.getNode('log').status as unknown as { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ fill?: string; text?: string }> }> };
+    const shown = (): Array<{ fill?: string; text?: string }> => statusSpy.getCalls().filter((call) => call.thisValue.id === 'log').map((call) => call.args[0]);
+    const unusable = (status: { fill?: string; text?: string }): boolean => status.fill === 'red' && /outbox journal unusable/.test(status.text ?? '');
+    const unavailable = (): string[] => helper.log().args.map((args) => JSON.stringify(args)).filter((text) => text.includes('journal in') && text.includes('could not be opened'));
+    // No msg yet: the log line and the red status come from the failed open alone.
+    for (const deadline = Date.now() + 10_000; !(unavailable().length > 0 && shown().some(unusable)); ) {
+      if (Date.now() > deadline) assert.fail(`no log line or red status for the failed open: ${loggedText()} ${JSON.stringify(shown())}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(unavailable().length, 1, loggedText());
+    assert.ok(unavailable()[0].includes(`the journal in ${dir} could not be opened (`), unavailable()[0]);
+    const caught = collect<Msg>('caught', 1);
+    helper.getNode('log').receive({ payload: { ...RECORD, call_ref: 'nowhere' } });
+    const [msg] = await caught;
+    assert.ok(msg.error!.message.includes('outbox journal unusable ('), msg.error!.message);
+    assert.ok(msg.error!.message.includes(`call logs are refused until it opens; mend ${dir} `), msg.error!.message);
+    assert.equal(unavailable().length, 1, 'logged once, not per msg');
   });
 
   it('flushes and discards through the admin API', async () => {

@@ -234,6 +234,24 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     });
   }
 
+  it('with the outbox off, a record the CRM refuses fails only its own msg: the msgs sharing its batch get their ids, its msg says how many of its records were stored', async () => {
+    await load({ outbox: false });
+    crm().setUsers(['1']);
+    const out = collect<Msg>('out', 2);
+    const caught = collect<Msg>('caught', 1);
+    const log = helper.getNode('log');
+    const owned = (source: string, user: string) => ({ ...GUIDE_RECORD, enjay_lat_source_number: source, assigned_user_id: user });
+    // One turn: all five records share a batch, which the CRM refuses whole.
+    log.receive({ payload: [owned('1001', '1'), owned('1002', '77'), owned('1003', '1')] });
+    log.receive({ payload: owned('2001', '1') });
+    log.receive({ payload: owned('3001', '1') });
+    const delivered = await out;
+    const [refused] = await caught;
+    assert.deepEqual(crm().callLogs.map((entry) => entry.record.enjay_lat_source_number).sort(), ['1001', '1003', '2001', '3001']);
+    assert.deepEqual(delivered.map((msg) => (msg.payload as { id: string }).id), crm().callLogs.filter((entry) => entry.record.enjay_lat_source_number !== '1001' && entry.record.enjay_lat_source_number !== '1003').map((entry) => entry.id));
+    assert.match(refused.error!.message, /payload\[1\] was refused: SangamCRM call-log API answered HTTP 400: record \[0\] field "assigned_user_id": assigned user "77" does not exist \(2 of 3 record\(s\) were delivered\)$/);
+  });
+
   it('reports a CRM status other than 200 as an error', async () => {
     await load({}, { retries: 0 });
     crm().failNext(1, { kind: 'innerStatus', status: 403 });

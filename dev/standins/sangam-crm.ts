@@ -301,6 +301,8 @@ export class SangamCrmStandIn {
   private readonly defaultLatencyMs: number;
   private latencyMs: number;
   private pendingFaults: PendingFault[] = [];
+  /** CRM user ids that exist, when set: a record owned by another user is refused. */
+  private users: ReadonlySet<string> | undefined;
   private faultRate: FaultRate | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly connectionIds = new WeakMap<Socket, number>();
@@ -362,6 +364,15 @@ export class SangamCrmStandIn {
     this.faultRate = probability === 0 ? undefined : { probability, fault: checked, random, api };
   }
 
+  /**
+   * The CRM's users, by id (undefined: any id is taken). A record whose assigned_user_id names
+   * no user is refused with 400 naming the record, and nothing of its request is stored, as the
+   * CRM does with an owner it does not know. Not checked in fast mode.
+   */
+  setUsers(ids: readonly string[] | undefined): void {
+    this.users = ids === undefined ? undefined : new Set(ids);
+  }
+
   setLatency(ms: number): void {
     if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError('latency must be a number of milliseconds >= 0');
     this.latencyMs = ms;
@@ -385,7 +396,7 @@ export class SangamCrmStandIn {
     this.listening = true;
   }
 
-  /** Forgets stored data, requests, counters and faults; latency returns to the start option. */
+  /** Forgets stored data, requests, counters, faults and users; latency returns to the start option. */
   reset(): void {
     this.callLogs.length = 0;
     this.notifies.length = 0;
@@ -393,6 +404,7 @@ export class SangamCrmStandIn {
     Object.assign(this.stats, emptyStats());
     this.pendingFaults = [];
     this.faultRate = undefined;
+    this.users = undefined;
     this.latencyMs = this.defaultLatencyMs;
   }
 
@@ -558,7 +570,7 @@ export class SangamCrmStandIn {
     if (!Array.isArray(parsed)) return errorAnswer(400, `body must be a JSON array of call records, got ${describe(parsed)}`);
     if (parsed.length === 0) return errorAnswer(400, 'body must hold at least one call record, got an empty array');
     for (let index = 0; index < parsed.length; index++) {
-      const problem = this.fast ? shapeProblem(parsed[index]) : callRecordProblem(parsed[index]);
+      const problem = this.fast ? shapeProblem(parsed[index]) : callRecordProblem(parsed[index]) ?? this.ownerProblem(parsed[index]);
       if (problem) return errorAnswer(400, `record [${index}]${problem}`);
     }
     const records = parsed as Array<Record<string, unknown>>;
@@ -578,6 +590,14 @@ export class SangamCrmStandIn {
     this.log?.(`call-log ivr-name=${ivrName}: stored ${records.length} record${records.length === 1 ? '' : 's'}`);
     this.events.emit('records');
     return jsonAnswer(200, { status: 200, result });
+  }
+
+  /** With setUsers: " field "assigned_user_id": ..." when the record's owner is not a user. */
+  private ownerProblem(record: unknown): string | undefined {
+    if (!this.users || !isPlainObject(record)) return undefined;
+    const owner = record.assigned_user_id;
+    if (typeof owner !== 'string' || owner === '' || this.users.has(owner)) return undefined;
+    return ` field "assigned_user_id": assigned user ${describe(owner)} does not exist`;
   }
 
   private acceptNotify(parsed: unknown, ivrName: string): Answer {

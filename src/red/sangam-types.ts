@@ -17,3 +17,9 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
 
 /** Emitted by a sangam-config node when the number of call-log records waiting in its outbox changes. */
 export const OUTBOX_WAITING_EVENT = 'sangam:outbox-waiting';
+
+/**
+ * Emitted by a sangam-config node when its outbox journal cannot be compacted (with the reason), and
+ * with undefined once it can again: call-log nodes show it, as the journal grows until it is mended.
+ */
+export const OUTBOX_PROBLEM_EVENT = 'sangam:outbox-problem';

@@ -41,15 +41,43 @@ export interface CallLogBatcherOptions<Result> {
   describeFailure?: (failure: BatchFailure) => Error;
 }
 
-/** A submission that failed, with how many of its records the CRM did store before that. */
+/** One record of a submission that was not delivered, by its index in the submission. */
+export interface RecordFailure {
+  index: number;
+  error: Error;
+}
+
+/**
+ * A submission that failed, with how many of its records the CRM did store and why each of the
+ * others was not (`cause` is the error of the first of them).
+ */
 export class BatchFailure extends Error {
   override name = 'BatchFailure';
   constructor(
     override readonly cause: Error,
     readonly delivered: number,
     readonly total: number,
+    /** In index order. */
+    readonly failures: readonly RecordFailure[] = [],
   ) {
     super(cause.message);
+  }
+}
+
+/**
+ * What a sender rejects with when the records of its batch fared differently (a refused batch
+ * split to find the refused records): per record of the batch, in order, either its result or
+ * the error that kept it from being delivered. Only failures take this path: a batch stored
+ * whole resolves with the results as usual.
+ */
+export class MixedBatchOutcome<Result> extends Error {
+  override name = 'MixedBatchOutcome';
+  constructor(
+    readonly results: ReadonlyArray<Result | undefined>,
+    readonly errors: ReadonlyArray<Error | undefined>,
+  ) {
+    const failed = errors.filter((error) => error !== undefined);
+    super(`${failed.length} of ${errors.length} record(s) of the batch were not delivered: ${failed[0]?.message ?? 'no error'}`);
   }
 }
 
@@ -67,7 +95,8 @@ interface Submission<Result> {
   results: Result[];
   remaining: number;
   total: number;
-  failure?: Error;
+  /** The records that were not delivered; made on the first failure only. */
+  failures: RecordFailure[] | undefined;
   delivered: number;
   settled: boolean;
   callback: SubmissionCallback<Result>;
@@ -152,6 +181,7 @@ export class CallLogBatcher<Result> {
       results: new Array<Result>(records.length),
       remaining: records.length,
       total: records.length,
+      failures: undefined,
       delivered: 0,
       settled: records.length === 0,
       callback,
@@ -252,8 +282,16 @@ export class CallLogBatcher<Result> {
         },
         (error: unknown) => {
           const failure = error instanceof Error ? error : new Error(String(error));
-          for (const { submission } of items) {
-            submission.failure ??= failure;
+          const mixed = failure instanceof MixedBatchOutcome ? (failure as MixedBatchOutcome<Result>) : undefined;
+          for (let i = 0; i < items.length; i++) {
+            const { submission, index } = items[i];
+            const recordError = mixed ? mixed.errors[i] : failure;
+            if (mixed && recordError === undefined) {
+              submission.results[index] = mixed.results[i] as Result;
+              submission.delivered++;
+            } else {
+              (submission.failures ??= []).push({ index, error: recordError ?? failure });
+            }
             submission.remaining--;
             if (submission.remaining === 0) submission.settled = true;
           }
@@ -281,8 +319,11 @@ export class CallLogBatcher<Result> {
       this.order[this.orderHead++] = undefined;
       // A callback that throws must not stop the others from being told.
       try {
-        if (submission.failure) {
-          const failure = new BatchFailure(submission.failure, submission.delivered, submission.total);
+        const failures = submission.failures;
+        if (failures) {
+          // Batches of one submission may be answered in any order: name its records in index order.
+          failures.sort((a, b) => a.index - b.index);
+          const failure = new BatchFailure(failures[0].error, submission.delivered, submission.total, failures);
           submission.callback(this.options.describeFailure ? this.options.describeFailure(failure) : failure, submission.results);
         } else {
           submission.callback(undefined, submission.results);

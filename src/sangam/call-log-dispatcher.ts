@@ -1,7 +1,7 @@
 import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
 import { createStopController } from '../lib/http';
-import { BatchFailure, CallLogBatcher, QueuedRecord } from './call-log-batcher';
+import { BatchFailure, CallLogBatcher, MixedBatchOutcome, QueuedRecord, RecordFailure, jsonArrayBody } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
 
 /**
@@ -18,6 +18,11 @@ export interface CallLogJournal {
   ack(ids: number[]): void;
   /** Delivery failed for now: the records stay journalled and are retried on the journal's schedule. */
   release(ids: number[]): void;
+  /**
+   * The CRM refused these records as such: move them out of the journal into the rejected file, for
+   * a person. Resolves with that file's path; rejects (the records stay journalled) when it cannot.
+   */
+  setAside(key: string, records: readonly QueuedRecord[], reason: Error): Promise<string>;
 }
 
 /** Told once per submission: the CRM's results in order, or why they could not be had. */
@@ -52,6 +57,21 @@ export class CallLogDeliveryError extends Error {
 }
 
 /**
+ * One record the CRM refused (400/413/422 for a request holding it alone): `setAsideIn` names the
+ * rejected file it was moved to; `setAsideError` says why it could not be (it stays journalled).
+ */
+export class CallLogRefusedError extends Error {
+  override name = 'CallLogRefusedError';
+  constructor(
+    readonly refusal: RemoteError,
+    readonly setAsideIn?: string,
+    readonly setAsideError?: Error,
+  ) {
+    super(refusal.message);
+  }
+}
+
+/**
  * Call-log delivery for one node: journal (if any), batch, POST with retries, acknowledge.
  * Knows nothing of Node-RED: the node maps msgs in and results out.
  */
@@ -71,7 +91,7 @@ export class CallLogDispatcher {
       send: (batch) => this.sendBatch(batch.key, batch.records, batch.body),
       // Once per batch started or finished, not per msg: the status is throttled anyway.
       onProgress: () => this.report(),
-      describeFailure: (failure) => this.describeFailure(failure, failure.total),
+      describeFailure: (failure) => this.describeFailure(failure),
     });
   }
 
@@ -132,42 +152,124 @@ export class CallLogDispatcher {
     await this.batcher.whenIdle();
   }
 
-  private async sendBatch(key: string, records: QueuedRecord[], body: Buffer): Promise<CallLogResult[]> {
-    const { client, retry, journal, onActivity } = this.options;
-    const ids: number[] = [];
-    if (journal) for (const record of records) if (record.outboxId !== undefined) ids.push(record.outboxId);
-    try {
-      const results = await withRetry(() => client.postCallLogs(body, records.length, key, this.abort.signal), retry, {
-        signal: this.abort.signal,
-        onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: statusReason(error) }),
-      });
-      if (journal && ids.length > 0) journal.ack(ids);
-      return results;
-    } catch (error) {
-      if (journal && ids.length > 0) {
-        // Records the CRM refused as such are reported to Catch with the msg, not resent forever.
-        if (refusesRecords(error)) journal.ack(ids);
-        else journal.release(ids);
-      }
-      throw error;
-    }
+  /** One request with the node's retries. */
+  private post(key: string, body: Buffer, count: number): Promise<CallLogResult[]> {
+    const { client, retry, onActivity } = this.options;
+    return withRetry(() => client.postCallLogs(body, count, key, this.abort.signal), retry, {
+      signal: this.abort.signal,
+      onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: statusReason(error) }),
+    });
   }
 
-  private describeFailure(error: unknown, total: number): Error {
-    const failure = error instanceof BatchFailure ? error : undefined;
-    const cause = failure ? failure.cause : error instanceof Error ? error : new Error(String(error));
-    const delivered = failure?.delivered ?? 0;
-    const statusCode = cause instanceof RemoteError ? cause.statusCode : undefined;
-    const undelivered = total - delivered;
-    const partly = delivered > 0 ? ` (${delivered} of ${total} record(s) were delivered)` : '';
-    if (this.options.journal && !refusesRecords(cause)) {
-      return new CallLogDeliveryError(
-        `${cause.message}${partly}; ${undelivered} record(s) are kept in the outbox and will be retried`,
-        statusCode,
-        undelivered,
-      );
+  private async sendBatch(key: string, records: QueuedRecord[], body: Buffer): Promise<CallLogResult[]> {
+    const journal = this.options.journal;
+    let results: CallLogResult[];
+    try {
+      results = await this.post(key, body, records.length);
+    } catch (error) {
+      if (!refusesRecords(error)) {
+        // Unverifiable answers are acknowledged, not replayed: see isUnverified.
+        if (journal && isUnverified(error)) journal.ack(outboxIds(records));
+        else if (journal) journal.release(outboxIds(records));
+        throw error;
+      }
+      // The CRM stored nothing of the request and does not say which record it refused: find out,
+      // so that the records of other msgs that shared this batch are still delivered.
+      const outcome =
+        records.length === 1
+          ? new MixedBatchOutcome<CallLogResult>([undefined], [error])
+          : await isolateRefusals(records, error, (part) => this.post(key, jsonArrayBody(part), part.length));
+      throw await this.settle(key, records, outcome);
     }
-    return new CallLogDeliveryError(`${cause.message}${partly}`, statusCode, 0);
+    if (journal) journal.ack(outboxIds(records));
+    return results;
+  }
+
+  /** Tells the journal what became of each record of a split batch; refused records get their own error. */
+  private async settle(key: string, records: QueuedRecord[], outcome: MixedBatchOutcome<CallLogResult>): Promise<MixedBatchOutcome<CallLogResult>> {
+    const journal = this.options.journal;
+    const errors = outcome.errors.slice();
+    const done: number[] = [];
+    const retry: number[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const error = errors[i];
+      const id = records[i].outboxId;
+      if (!refusesRecords(error)) {
+        if (id !== undefined) (error === undefined || isUnverified(error) ? done : retry).push(id);
+        continue;
+      }
+      if (!journal) {
+        errors[i] = new CallLogRefusedError(error);
+        continue;
+      }
+      try {
+        errors[i] = new CallLogRefusedError(error, await journal.setAside(key, [records[i]], error));
+      } catch (setAsideError) {
+        // Still journalled: the outbox's replays refuse it again and try again to set it aside.
+        errors[i] = new CallLogRefusedError(error, undefined, asError(setAsideError));
+        if (id !== undefined) retry.push(id);
+      }
+    }
+    if (journal) {
+      if (done.length > 0) journal.ack(done);
+      if (retry.length > 0) journal.release(retry);
+    }
+    return new MixedBatchOutcome(outcome.results, errors);
+  }
+
+  /**
+   * A msg with a record the CRM refused fails (Catch), even when its other records were stored:
+   * the contract's "an invalid record rejects its whole msg" is about our own checks, made before
+   * anything is sent; the CRM's refusal comes after its neighbours may have been stored, and a
+   * stored record cannot be withdrawn. So the error says which records were refused and how many
+   * were delivered, rather than claiming the msg was all-or-nothing.
+   *
+   * One error per msg that names what happened to each of its records that was not delivered:
+   * refused by the CRM (and set aside), answered unverifiably (probably stored, not resent), or
+   * failed for now (kept in the outbox, when there is one); and how many were delivered.
+   */
+  private describeFailure(failure: BatchFailure): Error {
+    const { total, delivered } = failure;
+    const failures: readonly RecordFailure[] = failure.failures.length > 0 ? failure.failures : [{ index: 0, error: failure.cause }];
+    const refused: RecordFailure[] = [];
+    const unverified: RecordFailure[] = [];
+    const other: RecordFailure[] = [];
+    for (const entry of failures) {
+      if (entry.error instanceof CallLogRefusedError) refused.push(entry);
+      else if (isUnverified(entry.error)) unverified.push(entry);
+      else other.push(entry);
+    }
+    const journal = this.options.journal !== undefined;
+    const parts: Array<{ text: string; then: string }> = [];
+    let kept = 0;
+    if (refused.length > 0) {
+      const first = refused[0].error as CallLogRefusedError;
+      const notSetAside = refused.filter((entry) => (entry.error as CallLogRefusedError).setAsideIn === undefined);
+      let then = '';
+      if (journal && notSetAside.length === 0) then = `; set aside in ${first.setAsideIn ?? '?'}`;
+      else if (journal) {
+        kept += notSetAside.length;
+        const cause = (notSetAside[0].error as CallLogRefusedError).setAsideError?.message ?? 'unknown error';
+        then = `; ${notSetAside.length} of them could not be set aside (${cause}) and stay in the outbox`;
+      }
+      const names = total === 1 ? '' : `${recordNames(refused)} ${refused.length === 1 ? 'was' : 'were'} refused: `;
+      parts.push({ text: `${names}${first.message}`, then });
+    }
+    if (unverified.length > 0) {
+      parts.push({
+        text: unverified[0].error.message,
+        then: `; the CRM took the request, so ${total === 1 ? 'the record was' : `${recordNames(unverified)} were`} probably stored: not sent again, as that could store them twice`,
+      });
+    }
+    if (other.length > 0) {
+      if (journal) kept += other.length;
+      parts.push({ text: other[0].error.message, then: journal ? `; ${other.length} record(s) are kept in the outbox and will be retried` : '' });
+    }
+    const partly = delivered > 0 ? ` (${delivered} of ${total} record(s) were delivered)` : '';
+    const message = parts.map((part, i) => `${part.text}${i === 0 ? partly : ''}${part.then}`).join('; and ');
+    const firstError = failures[0].error;
+    const remote = firstError instanceof CallLogRefusedError ? firstError.refusal : firstError;
+    return new CallLogDeliveryError(message, remote instanceof RemoteError ? remote.statusCode : undefined, kept);
   }
 
   private report(): void {
@@ -182,8 +284,71 @@ export class CallLogDispatcher {
  * True when the CRM refused the records themselves (400, 413, 422): sending them again cannot
  * help. Auth and server failures (401, 403, 5xx, network) can be mended, so those records are kept.
  */
-export function refusesRecords(error: unknown): boolean {
+export function refusesRecords(error: unknown): error is RemoteError {
   if (!(error instanceof RemoteError)) return false;
   const status = error.statusCode;
   return status === 400 || status === 413 || status === 422;
+}
+
+/**
+ * True when the CRM took a request but answered a different number of results than records sent
+ * (ERESULTLENGTH). The request was accepted, so the records were probably stored: sending them
+ * again could store them twice, and the CRM offers no way to look them up. Such records are
+ * acknowledged (never replayed) and reported as unverified; the msg at Catch still holds them.
+ */
+export function isUnverified(error: unknown): boolean {
+  return error instanceof RemoteError && error.code === 'ERESULTLENGTH';
+}
+
+/**
+ * Per record of a batch the CRM refused whole: its result, or the error that kept it out. The CRM
+ * stores nothing of a request that holds one bad record and need not say which one, so the batch
+ * is halved and each half sent again, down to single records: the good records are stored and
+ * only refused ones fail (about 2·log2(n) requests per bad record, and only after a refusal).
+ * A half that fails otherwise (network, 5xx, ERESULTLENGTH) gives that error to its records.
+ */
+export async function isolateRefusals<R extends { json: string }>(
+  records: readonly R[],
+  refusal: RemoteError,
+  post: (part: R[]) => Promise<CallLogResult[]>,
+): Promise<MixedBatchOutcome<CallLogResult>> {
+  const results = new Array<CallLogResult | undefined>(records.length);
+  const errors = new Array<Error | undefined>(records.length);
+  const split = async (start: number, end: number, error: RemoteError): Promise<void> => {
+    if (end - start === 1) {
+      errors[start] = error;
+      return;
+    }
+    const middle = start + Math.ceil((end - start) / 2);
+    for (const [from, to] of [
+      [start, middle],
+      [middle, end],
+    ] as const) {
+      try {
+        const answer = await post(records.slice(from, to));
+        for (let i = from; i < to; i++) results[i] = answer[i - from];
+      } catch (failure) {
+        if (refusesRecords(failure)) await split(from, to, failure);
+        else for (let i = from; i < to; i++) errors[i] = asError(failure);
+      }
+    }
+  };
+  await split(0, records.length, refusal);
+  return new MixedBatchOutcome(results, errors);
+}
+
+function outboxIds(records: readonly QueuedRecord[]): number[] {
+  const ids: number[] = [];
+  for (const record of records) if (record.outboxId !== undefined) ids.push(record.outboxId);
+  return ids;
+}
+
+/** `payload[1], payload[4]`, at most five named. */
+function recordNames(entries: readonly RecordFailure[]): string {
+  const named = entries.slice(0, 5).map((entry) => `payload[${entry.index}]`);
+  return entries.length > 5 ? `${named.join(', ')} and ${entries.length - 5} more` : named.join(', ');
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }

@@ -1,11 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { RemoteError } from '../lib/errors';
-import { Outbox, OutboxEntry, OutboxProblem } from '../lib/outbox';
+import { Outbox, OutboxEntry, OutboxFullError, OutboxProblem } from '../lib/outbox';
 import { sleep } from '../lib/retry';
 import { createStopController } from '../lib/http';
 import { QueuedRecord, jsonArrayBody } from './call-log-batcher';
-import { CallLogJournal, refusesRecords } from './call-log-dispatcher';
+import { CallLogJournal, isUnverified, isolateRefusals, refusesRecords } from './call-log-dispatcher';
 import { SangamClient } from './sangam-client';
 
 export interface CallLogOutboxOptions {
@@ -31,7 +30,12 @@ export type OutboxEvent =
   | { kind: 'replayed'; count: number }
   | { kind: 'replay-failed'; waiting: number; retryInMs: number; reason: string }
   | { kind: 'refused'; count: number; reason: string; keptIn: string }
-  | { kind: 'journal-problem'; problem: OutboxProblem };
+  /** The journal's writer met a problem (a compaction failing) or got over it. */
+  | { kind: 'journal-problem'; problem: OutboxProblem }
+  /** The CRM took a replayed batch but its answer cannot be matched to the records: not resent. */
+  | { kind: 'unverified'; count: number; reason: string }
+  /** The journal could not be opened: every msg needing it is refused until a redeploy. */
+  | { kind: 'unavailable'; dir: string; reason: string };
 
 const DEFAULT_REPLAY_BATCH = 250;
 const DEFAULT_REPLAY_CONCURRENCY = 4;
@@ -76,7 +80,17 @@ export class CallLogOutbox implements CallLogJournal {
   constructor(private readonly options: CallLogOutboxOptions) {
     this.nextDelayMs = options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
     const onProblem = (problem: OutboxProblem) => options.onEvent?.({ kind: 'journal-problem', problem });
-    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true, onProblem });
+    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true, onProblem }).catch(
+      (error: unknown) => {
+        // Said once here (log and status), and to every msg that needs the outbox by append().
+        const reason = error instanceof Error ? error.message : String(error);
+        this.options.onEvent?.({ kind: 'unavailable', dir: options.dir, reason });
+        throw new Error(
+          `outbox journal unusable (${reason}): call logs are refused until it opens; mend ${options.dir} ` +
+            'or turn the outbox off in the sangam-config node, and deploy again',
+        );
+      },
+    );
     this.opening.then(
       (outbox) => {
         this.outbox = outbox;
@@ -84,8 +98,13 @@ export class CallLogOutbox implements CallLogJournal {
         if (outbox.size.entries > 0) this.schedule(1_000);
         this.reportWaiting();
       },
-      () => undefined, // append() reports the failure to every msg that needs the outbox.
+      () => undefined, // Reported above, and to each msg by append().
     );
+  }
+
+  /** Calls back once if the journal cannot be opened (at once if that happened already), with the error msgs get. */
+  whenUnavailable(listener: (error: Error) => void): void {
+    this.opening.then(() => undefined, listener);
   }
 
   get rejectedFile(): string {
@@ -116,21 +135,33 @@ export class CallLogOutbox implements CallLogJournal {
       if (group) group.push(request);
       else byKey.set(request.key, [request]);
     }
-    for (const [key, group] of byKey) {
-      const texts: string[] = [];
-      for (const request of group) for (const record of request.records) texts.push(record.json);
-      outbox.append(key, texts).then(
-        (ids) => {
-          for (const id of ids) this.sending.add(id);
-          let next = 0;
-          for (const request of group) for (const record of request.records) record.outboxId = ids[next++];
-          for (const request of group) tell(request, undefined);
-        },
-        (error: Error) => {
-          for (const request of group) tell(request, error);
-        },
-      );
-    }
+    for (const [key, group] of byKey) this.journal(outbox, key, group);
+  }
+
+  /**
+   * Journals the msgs of one turn that share a key as one line. Each msg is accepted or refused on
+   * its own: when the line as a whole does not fit, the msgs are journalled one by one (a line
+   * each), in order, so each that fits is taken and each that does not is refused with its own
+   * count. That retry runs in a microtask, before any msg of a later turn can take the room.
+   */
+  private journal(outbox: Outbox<string>, key: string, group: PendingAppend[]): void {
+    const texts: string[] = [];
+    for (const request of group) for (const record of request.records) texts.push(record.json);
+    outbox.append(key, texts).then(
+      (ids) => {
+        for (const id of ids) this.sending.add(id);
+        let next = 0;
+        for (const request of group) for (const record of request.records) record.outboxId = ids[next++];
+        for (const request of group) tell(request, undefined);
+      },
+      (error: Error) => {
+        if (group.length > 1 && error instanceof OutboxFullError) {
+          for (const request of group) this.journal(outbox, key, [request]);
+          return;
+        }
+        for (const request of group) tell(request, error);
+      },
+    );
   }
 
   ack(ids: number[]): void {
@@ -204,7 +235,7 @@ export class CallLogOutbox implements CallLogJournal {
     for (const [key, entries] of groupByKey(waiting)) {
       for (let i = 0; i < entries.length; i += batchSize) batches.push({ key, entries: entries.slice(i, i + batchSize) });
     }
-    let sent = 0;
+    const tally = { sent: 0 };
     let failure: unknown;
     let next = 0;
     // A few batches at once: a backlog after an outage drains in seconds, not minutes, while the
@@ -213,14 +244,14 @@ export class CallLogOutbox implements CallLogJournal {
       while (failure === undefined && !this.closed && next < batches.length) {
         const { key, entries } = batches[next++];
         try {
-          sent += await this.replayBatch(key, entries);
+          await this.replayBatch(key, entries, tally);
         } catch (error) {
           failure ??= error;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.replayConcurrency ?? DEFAULT_REPLAY_CONCURRENCY, batches.length) }, worker));
-    if (sent > 0) this.options.onEvent?.({ kind: 'replayed', count: sent });
+    if (tally.sent > 0) this.options.onEvent?.({ kind: 'replayed', count: tally.sent });
     if (failure !== undefined && !this.closed) {
       const reason = failure instanceof Error ? failure.message : String(failure);
       this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.options.maxRetryMs ?? DEFAULT_MAX_RETRY_MS);
@@ -234,31 +265,79 @@ export class CallLogOutbox implements CallLogJournal {
     this.reportWaiting();
   }
 
-  /** Sends one batch; resolves with how many records the CRM stored, rejects when the round must stop. */
-  private async replayBatch(key: string, batch: OutboxEntry<string>[]): Promise<number> {
+  /**
+   * Sends one batch, counting the records the CRM stored in `tally`; rejects when the round must
+   * stop (the records not stored stay journalled). A refused batch is split like the dispatcher's,
+   * so one bad record does not send its neighbours to the rejected file.
+   */
+  private async replayBatch(key: string, batch: OutboxEntry<string>[], tally: { sent: number }): Promise<void> {
     const ids = batch.map((entry) => entry.id);
     for (const id of ids) this.sending.add(id);
+    const records = batch.map((entry) => ({ json: entry.item }));
+    const post = (part: typeof records) => this.options.client.postCallLogs(jsonArrayBody(part), part.length, key, this.abort.signal);
     try {
-      const body = jsonArrayBody(batch.map((entry) => ({ json: entry.item })));
-      await this.options.client.postCallLogs(body, batch.length, key, this.abort.signal);
+      await post(records);
       this.ack(ids);
-      return batch.length;
+      tally.sent += batch.length;
     } catch (error) {
-      for (const id of ids) this.sending.delete(id);
-      // A refused batch is set aside and the round goes on; if even that fails (disk full,
-      // permissions) the records stay journalled and the round stops like any other failure.
-      if (!refusesRecords(error)) throw error;
-      await this.setAside(batch, error as RemoteError);
-      return 0;
+      if (isUnverified(error)) {
+        this.ack(ids);
+        this.options.onEvent?.({ kind: 'unverified', count: batch.length, reason: (error as Error).message });
+        return;
+      }
+      if (!refusesRecords(error)) {
+        for (const id of ids) this.sending.delete(id);
+        throw error;
+      }
+      const outcome = batch.length === 1 ? undefined : await isolateRefusals(records, error, post);
+      const stored: number[] = [];
+      const unverified: number[] = [];
+      let unverifiedReason = '';
+      let failure: unknown;
+      const refused: Array<{ entry: OutboxEntry<string>; error: Error }> = [];
+      for (let i = 0; i < batch.length; i++) {
+        const recordError = outcome ? outcome.errors[i] : error;
+        if (recordError === undefined) stored.push(batch[i].id);
+        else if (refusesRecords(recordError)) refused.push({ entry: batch[i], error: recordError });
+        else if (isUnverified(recordError)) {
+          unverified.push(batch[i].id);
+          unverifiedReason ||= recordError.message;
+        } else {
+          this.sending.delete(batch[i].id);
+          failure ??= recordError;
+        }
+      }
+      if (stored.length > 0) this.ack(stored);
+      tally.sent += stored.length;
+      if (unverified.length > 0) {
+        this.ack(unverified);
+        this.options.onEvent?.({ kind: 'unverified', count: unverified.length, reason: unverifiedReason });
+      }
+      // If setting aside fails (disk full, permissions) the records stay journalled and the round
+      // stops like any other failure.
+      for (const { entry } of refused) this.sending.delete(entry.id);
+      for (const { entry, error: reason } of refused) await this.setAsideEntries([entry], reason);
+      if (failure !== undefined) throw failure;
     }
   }
 
-  /** Records the CRM refuses can never be delivered as they are: keep them for a person, not the journal. */
-  private async setAside(batch: OutboxEntry<string>[], error: RemoteError): Promise<void> {
-    const lines = batch.map((entry) => `${JSON.stringify({ ivrName: entry.key, record: JSON.parse(entry.item) as unknown, error: error.message })}\n`);
+  /** The dispatcher's way in: records it journalled and the CRM refused. */
+  setAside(key: string, records: readonly QueuedRecord[], reason: Error): Promise<string> {
+    const entries: OutboxEntry<string>[] = [];
+    for (const record of records) if (record.outboxId !== undefined) entries.push({ id: record.outboxId, key, item: record.json });
+    return this.setAsideEntries(entries, reason);
+  }
+
+  /**
+   * Records the CRM refuses can never be delivered as they are: keep them for a person, not the
+   * journal. The one way to the rejected file, for the dispatcher's batches and for replays.
+   */
+  private async setAsideEntries(entries: OutboxEntry<string>[], error: Error): Promise<string> {
+    const lines = entries.map((entry) => `${JSON.stringify({ ivrName: entry.key, record: JSON.parse(entry.item) as unknown, error: error.message })}\n`);
     await fsp.appendFile(this.rejectedFile, lines.join(''), { mode: 0o600 });
-    await this.outbox?.ack(batch.map((entry) => entry.id));
-    this.options.onEvent?.({ kind: 'refused', count: batch.length, reason: error.message, keptIn: this.rejectedFile });
+    this.ack(entries.map((entry) => entry.id));
+    this.options.onEvent?.({ kind: 'refused', count: entries.length, reason: error.message, keptIn: this.rejectedFile });
+    return this.rejectedFile;
   }
 
   private reportWaiting(): void {

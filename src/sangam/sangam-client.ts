@@ -84,7 +84,8 @@ export class SangamClient {
     if (!Array.isArray(result)) throw this.garbage(response, 'an answer without a result array');
     if (result.length !== recordCount) {
       // The CRM took the request but its answer cannot be matched to our records: resending
-      // could duplicate, and accepting could hide a loss. Report it; do not retry.
+      // could duplicate, and accepting could hide a loss. Report it; do not retry. Callers neither
+      // retry nor replay it: they acknowledge the records as probably stored (see isUnverified).
       throw new RemoteError(
         `SangamCRM answered ${result.length} result(s) for ${recordCount} record(s); cannot tell which records were stored`,
         { statusCode: response.statusCode, code: 'ERESULTLENGTH', retryable: false, mayHaveReachedServer: true },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Batch, BatchFailure, CallLogBatcher, CallLogBatcherOptions, QueuedRecord } from '../../src/sangam/call-log-batcher';
+import { Batch, BatchFailure, CallLogBatcher, CallLogBatcherOptions, MixedBatchOutcome, QueuedRecord } from '../../src/sangam/call-log-batcher';
 
 /** A batch the sender received, answered when the test says. */
 interface ReceivedBatch extends Batch {
@@ -288,6 +288,39 @@ describe('sangam/call-log-batcher', () => {
     assert.equal(splitFailure.delivered, 2);
     assert.equal(splitFailure.total, 3);
     await assert.rejects(after, (error: unknown) => error instanceof BatchFailure && error.delivered === 0 && error.total === 1);
+  });
+
+  it('answers each submission of a batch the sender split by its own records: results where stored, a failure naming its records where not', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 6 });
+    const alone = submitting(subject, 'ivr-1', records('a'));
+    const mixed = submitting(subject, 'ivr-1', records('b', 'c', 'd'));
+    const after = submitting(subject, 'ivr-1', records('e', 'f'));
+    subject.flushAll();
+    await sender.waitForBatches(1);
+    const refused = new Error('HTTP 400: record [0] is bad');
+    const down = new Error('HTTP 503');
+    sender.batches[0].fail(
+      new MixedBatchOutcome(
+        [resultOf('a'), resultOf('b'), undefined, undefined, resultOf('e'), resultOf('f')],
+        [undefined, undefined, down, refused, undefined, undefined],
+      ),
+    );
+    assert.deepEqual(await alone, [resultOf('a')]);
+    assert.deepEqual(await after, [resultOf('e'), resultOf('f')]);
+    const failure = await mixed.then(
+      () => assert.fail('the msg with undelivered records must fail'),
+      (error: unknown) => error,
+    );
+    assert.ok(failure instanceof BatchFailure);
+    assert.equal(failure.delivered, 1);
+    assert.equal(failure.total, 3);
+    assert.equal(failure.cause, down);
+    assert.deepEqual(failure.failures, [
+      { index: 1, error: down },
+      { index: 2, error: refused },
+    ]);
+    assert.equal(subject.pending, 0);
   });
 
   it('wraps a non-Error rejection of the sender', async () => {

@@ -43,7 +43,9 @@ function callRecord(source: string): Record<string, unknown> {
 
 /** A journal that keeps what it is told in memory and records every call, in order. */
 class RecordingJournal implements CallLogJournal {
-  readonly calls: Array<{ op: 'append' | 'ack' | 'release'; ids: number[] }> = [];
+  readonly calls: Array<{ op: 'append' | 'ack' | 'release' | 'setAside'; ids: number[] }> = [];
+  /** Set to make setAside fail, as a rejected file that cannot be written does. */
+  setAsideFailure: Error | undefined;
   readonly appended = new Map<number, { key: string; json: string }>();
   private nextId = 1;
 
@@ -65,6 +67,12 @@ class RecordingJournal implements CallLogJournal {
 
   release(ids: number[]): void {
     this.calls.push({ op: 'release', ids: [...ids] });
+  }
+
+  setAside(_key: string, records: readonly QueuedRecord[]): Promise<string> {
+    if (this.setAsideFailure) return Promise.reject(this.setAsideFailure);
+    this.calls.push({ op: 'setAside', ids: records.map((record) => record.outboxId ?? -1) });
+    return Promise.resolve('/outbox/crm.rejected.jsonl');
   }
 
   ops(): string[] {
@@ -197,16 +205,87 @@ describe('sangam/call-log-dispatcher', () => {
     );
   });
 
-  it('acknowledges records the CRM refused (400) without retrying, and does not claim they are kept', async () => {
+  it('sets aside a lone record the CRM refused (400) without retrying, and says where it is', async () => {
     const journal = new RecordingJournal();
     const subject = dispatcher({ journal });
-    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1'), { ...callRecord('2'), direction: 'Sideways' }]));
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [{ ...callRecord('2'), direction: 'Sideways' }]));
     assert.equal(crm.stats.callLogRequests, 1);
-    assert.deepEqual(journal.ops(), ['append 1,2', 'ack 1,2']);
+    assert.deepEqual(journal.ops(), ['append 1', 'setAside 1']);
     assert.equal(error.statusCode, 400);
     assert.equal(error.kept, 0);
-    assert.match(error.message, /record \[1\] field "direction"/);
-    assert.ok(!/kept/.test(error.message), error.message);
+    assert.match(error.message, /^SangamCRM call-log API answered HTTP 400: record \[0\] field "direction".*; set aside in \/outbox\/crm\.rejected\.jsonl$/);
+  });
+
+  it('splits a refused batch: the other msgs\' records are delivered with their results, only the refused record\'s msg fails', async () => {
+    const journal = new RecordingJournal();
+    const subject = dispatcher({ journal });
+    const outcomes = await Promise.allSettled([
+      delivering(subject, 'main-ivr', [callRecord('1001')]),
+      delivering(subject, 'main-ivr', [callRecord('1002')]),
+      delivering(subject, 'main-ivr', [{ ...callRecord('1003'), direction: 'Sideways' }]),
+      delivering(subject, 'main-ivr', [callRecord('1004')]),
+    ]);
+    assert.deepEqual(
+      outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.map((result) => result.num).join() : 'failed')),
+      ['1001', '1002', 'failed', '1004'],
+    );
+    // 4 refused, [1001,1002] stored, [1003,1004] refused, [1003] refused, [1004] stored.
+    assert.equal(crm.stats.callLogRequests, 5);
+    assert.deepEqual(crm.callLogs.map((log) => log.record.name).sort(), ['1001', '1002', '1004']);
+    const ids = outcomes.map((outcome) => outcome.status === 'fulfilled' && outcome.value[0].id);
+    assert.deepEqual(ids.map((id, i) => (i === 2 ? id : crm.callLogs.some((log) => log.id === id))), [true, true, false, true]);
+    assert.deepEqual(journal.ops(), ['append 1', 'append 2', 'append 3', 'append 4', 'setAside 3', 'ack 1,2,4']);
+    const failed = outcomes[2];
+    assert.ok(failed.status === 'rejected' && failed.reason instanceof CallLogDeliveryError);
+    assert.equal(failed.reason.kept, 0);
+    assert.equal(failed.reason.statusCode, 400);
+    assert.match(failed.reason.message, /record \[0\] field "direction".*; set aside in \/outbox\/crm\.rejected\.jsonl$/);
+  });
+
+  it('without a journal a split still delivers the refused record\'s neighbours', async () => {
+    const subject = dispatcher();
+    const outcomes = await Promise.allSettled([
+      delivering(subject, 'main-ivr', [callRecord('1001'), { ...callRecord('1002'), call_status: 'Lost' }]),
+      delivering(subject, 'main-ivr', [callRecord('1003')]),
+    ]);
+    assert.deepEqual(crm.callLogs.map((log) => log.record.name).sort(), ['1001', '1003']);
+    assert.equal(outcomes[1].status === 'fulfilled' && outcomes[1].value[0].num, '1003');
+    const failed = outcomes[0];
+    assert.ok(failed.status === 'rejected' && failed.reason instanceof CallLogDeliveryError);
+    assert.equal(failed.reason.kept, 0);
+    assert.match(failed.reason.message, /^payload\[1\] was refused: SangamCRM call-log API answered HTTP 400: record \[0\] field "call_status".* \(1 of 2 record\(s\) were delivered\)$/);
+  });
+
+  it('names each refused record of a msg and says how many of its records were delivered', async () => {
+    const journal = new RecordingJournal();
+    const subject = dispatcher({ journal });
+    const bad = { ...callRecord('9'), direction: 'Sideways' };
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1'), bad, callRecord('2'), bad, callRecord('3')]));
+    assert.deepEqual(crm.callLogs.map((log) => log.record.name), ['1', '2', '3']);
+    assert.equal(error.kept, 0);
+    assert.match(error.message, /^payload\[1\], payload\[3\] were refused: .*record \[0\] field "direction".* \(3 of 5 record\(s\) were delivered\); set aside in \/outbox\/crm\.rejected\.jsonl$/);
+    assert.deepEqual(journal.ops().filter((op) => !op.startsWith('append')), ['setAside 2', 'setAside 4', 'ack 1,3,5']);
+  });
+
+  it('keeps a refused record journalled (released for the replays) when it cannot be set aside, and says so', async () => {
+    const journal = new RecordingJournal();
+    journal.setAsideFailure = new Error('EISDIR: illegal operation on a directory');
+    const subject = dispatcher({ journal });
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [{ ...callRecord('2'), direction: 'Sideways' }]));
+    assert.deepEqual(journal.ops(), ['append 1', 'release 1']);
+    assert.equal(error.kept, 1);
+    assert.match(error.message, /1 of them could not be set aside \(EISDIR: illegal operation on a directory\) and stay in the outbox$/);
+  });
+
+  it('acknowledges, never releases, records whose answer had the wrong number of results, and says they were probably stored', async () => {
+    const journal = new RecordingJournal();
+    crm.failNext(1, { kind: 'wrongLength' });
+    const subject = dispatcher({ journal });
+    const error = await deliveryFailure(delivering(subject, 'main-ivr', [callRecord('1'), callRecord('2')]));
+    assert.equal(crm.stats.callLogRequests, 1, 'not retried');
+    assert.deepEqual(journal.ops(), ['append 1,2', 'ack 1,2']);
+    assert.equal(error.kept, 0);
+    assert.match(error.message, /answered 1 result\(s\) for 2 record\(s\).*; the CRM took the request, so payload\[0\], payload\[1\] were probably stored: not sent again/);
   });
 
   it('without a journal never claims that records are kept', async () => {

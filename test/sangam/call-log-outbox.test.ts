@@ -245,13 +245,16 @@ describe('sangam/call-log-outbox', () => {
     process.removeAllListeners('unhandledRejection');
     process.on('unhandledRejection', onUnhandled);
     try {
-      const { outbox: subject } = outbox({ batchSize: 1 });
+      const { outbox: subject, log } = outbox({ batchSize: 1 });
       fs.mkdirSync(subject.rejectedFile); // appendFile on a directory fails with EISDIR
       const ids = await appending(subject, 'main-ivr', [record('1')]);
       crm.failNext(1, { kind: 'status', status: 400 });
       subject.release(ids);
-      await crm.waitForRequests(1);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The round that could not set the record aside ends as a failed round.
+      await log.waitFor('replay-failed');
+      assert.match(log.of('replay-failed')[0].reason, /EISDIR/);
+      // A rejection the process would see as unhandled is reported a turn later at the most.
+      await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(unhandled.map(String), []);
       await subject.close(0);
       // Kept in the journal, and retried: the next round may already have delivered it.
@@ -260,6 +263,68 @@ describe('sangam/call-log-outbox', () => {
       process.off('unhandledRejection', onUnhandled);
       for (const listener of mochaListeners) process.on('unhandledRejection', listener);
     }
+  });
+
+  it('splits a refused replay batch: the good records are delivered, only the refused one is set aside', async () => {
+    const { outbox: subject, log } = outbox({ batchSize: 10 });
+    const ids = await appending(subject, 'main-ivr', [record('1'), record('2', { direction: 'Sideways' }), record('3'), record('4')]);
+    subject.release(ids);
+    await log.waitFor('replayed');
+    assert.deepEqual(crm.callLogs.map((entry) => entry.record.name), ['1', '3', '4']);
+    assert.deepEqual(log.of('replayed'), [{ kind: 'replayed', count: 3 }]);
+    const refused = log.of('refused');
+    assert.equal(refused.length, 1);
+    assert.match(refused[0].reason, /record \[0\] field "direction"/);
+    const lines = fs.readFileSync(subject.rejectedFile, 'utf8').trimEnd().split('\n');
+    assert.deepEqual(lines.map((line) => (JSON.parse(line) as { record: { name: string } }).record.name), ['2']);
+    await subject.close(0);
+    assert.deepEqual(await journalled(), []);
+  });
+
+  it('acknowledges a replay answered with the wrong number of results, reports it, and never sends it again', async () => {
+    const { outbox: subject, log } = outbox({ batchSize: 10 });
+    const ids = await appending(subject, 'main-ivr', [record('1'), record('2')]);
+    crm.failNext(1, { kind: 'wrongLength' });
+    subject.release(ids);
+    await log.waitFor('unverified');
+    assert.equal(log.of('unverified')[0].count, 2);
+    assert.match(log.of('unverified')[0].reason, /answered 1 result\(s\) for 2 record\(s\)/);
+    assert.deepEqual(await subject.flush(), { entries: 0, waiting: 0, bytes: subject.summary().bytes });
+    assert.equal(crm.stats.callLogRequests, 1);
+    assert.deepEqual(log.of('replay-failed'), []);
+  });
+
+  it('near its limit takes or refuses each append of one turn on its own, in order', async () => {
+    const { outbox: subject } = outbox({ maxEntries: 100 });
+    const many = (count: number, tag: string) => Array.from({ length: count }, (_, i) => record(`${tag}${i}`));
+    // One turn: the three would share one journal line.
+    const outcomes = await Promise.allSettled([
+      appending(subject, 'main-ivr', many(60, 'a')),
+      appending(subject, 'main-ivr', many(50, 'b')),
+      appending(subject, 'main-ivr', many(40, 'c')),
+    ]);
+    assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'fulfilled']);
+    const refused = outcomes[1];
+    assert.ok(refused.status === 'rejected');
+    assert.match(String(refused.reason), /Outbox full: 60 records wait .*This msg's 50 record\(s\) were rejected/);
+    assert.equal(subject.summary().entries, 100);
+  });
+
+  it('reports once when its journal cannot be opened, naming the directory, and refuses appends saying so', async () => {
+    const blocked = path.join(dir, 'not-a-dir');
+    fs.writeFileSync(blocked, '');
+    const { outbox: subject, log } = outbox({ dir: blocked });
+    const told: Error[] = [];
+    subject.whenUnavailable((error) => told.push(error));
+    await assert.rejects(appending(subject, 'main-ivr', [record('1')]), (error: Error) =>
+      error.message.startsWith('outbox journal unusable (') && error.message.includes(`mend ${blocked} or turn the outbox off`),
+    );
+    await assert.rejects(appending(subject, 'main-ivr', [record('2')]), /outbox journal unusable/);
+    const unavailable = log.of('unavailable');
+    assert.equal(unavailable.length, 1);
+    assert.equal(unavailable[0].dir, blocked);
+    assert.match(unavailable[0].reason, /EEXIST|ENOTDIR/);
+    assert.equal(told.length, 1);
   });
 
   it('discard drops the records that wait, not those being sent', async () => {

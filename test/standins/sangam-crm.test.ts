@@ -192,6 +192,18 @@ describe('SangamCRM stand-in', () => {
       });
     }
 
+    it('with setUsers, refuses a record owned by an unknown user with 400 naming the record, storing nothing; reset forgets the users', async () => {
+      crm.setUsers(['1', '2']);
+      const known = await postJson(crm.url, CALL_LOG, [inbound({ assigned_user_id: '2' }), inbound({ assigned_user_id: '' }), inbound()]);
+      assert.equal(known.status, 200);
+      const reply = await postJson(crm.url, CALL_LOG, [inbound({ assigned_user_id: '1' }), inbound({ assigned_user_id: '77' })]);
+      assert.equal(reply.status, 400);
+      assert.equal(messageOf(reply), 'record [1] field "assigned_user_id": assigned user "77" does not exist');
+      assert.equal(crm.callLogs.length, 3);
+      crm.reset();
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound({ assigned_user_id: '77' })])).status, 200);
+    });
+
     it('refuses a body that is not a non-empty array of objects', async () => {
       for (const [body, expected] of [
         [inbound(), /JSON array of call records, got an object/],
