@@ -1,0 +1,209 @@
+/**
+ * Redeploys while requests are on the wire. Node-RED starts the close of every node of a deploy at
+ * once (config nodes too) and waits for none before the next: a config node must keep its
+ * connections open until the requests of its worker nodes have answered.
+ */
+import * as assert from 'node:assert/strict';
+import { ExotelStandIn } from '../dev/standins/exotel';
+import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
+import exotelConfigNode = require('../src/exotel-config');
+import exotelClick2CallNode = require('../src/exotel-click2call');
+import sangamConfigNode = require('../src/sangam-config');
+import sangamCallLogNode = require('../src/sangam-call-log');
+import { ACCOUNT_SID, API_KEY, API_TOKEN } from './exotel/support';
+import { SECRET_TOKEN, TAB, catchNode, clearOutboxes, helper, pause } from './support/node-red';
+
+interface SendEvent {
+  source: { id: string };
+  msg: Record<string, unknown>;
+}
+/** The helper's setFlows (not in our declaration of it): deploys a flow as the editor's Deploy button does. */
+function deploy(flowConfig: Array<Record<string, unknown>>, type: 'full' | 'flows' | 'nodes', credentials: Record<string, Record<string, string>>): Promise<void> {
+  const withSetFlows = helper as unknown as { setFlows(flow: unknown, type: string, credentials: unknown): Promise<void> };
+  return withSetFlows.setFlows(flowConfig, type, credentials);
+}
+
+interface Hooks {
+  add(name: string, hook: (events: SendEvent[]) => void): void;
+  remove(name: string): void;
+}
+
+/**
+ * Every msg any node sends, seen through Node-RED's own onSend hook: during a full redeploy the
+ * nodes downstream are already gone, so a msg sent by a closing node is only visible here.
+ */
+function watchSends(): SendEvent[] {
+  const seen: SendEvent[] = [];
+  const hooks = (helper._RED as unknown as { hooks: Hooks }).hooks;
+  hooks.add('onSend.closingOrder', (events) => {
+    seen.push(...events);
+  });
+  return seen;
+}
+
+function unwatchSends(): void {
+  (helper._RED as unknown as { hooks: Hooks }).hooks.remove('onSend.closingOrder');
+}
+
+/** The errors the runtime logged for a node (done(err) logs them, even when Catch nodes are gone). */
+function errorsLoggedBy(id: string): string[] {
+  return helper
+    .log()
+    .args.map((args) => args[0] as { level?: number; id?: string; msg?: unknown })
+    .filter((entry) => entry.id === id && entry.level !== undefined && entry.level <= 40)
+    .map((entry) => String(entry.msg instanceof Error ? entry.msg.message : entry.msg));
+}
+
+/** A flow with its config node on no tab (global, as the editor puts them) and the rest on TAB. */
+function flow(config: Record<string, unknown>, ...nodes: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return [
+    { id: TAB, type: 'tab', label: 'test' },
+    config,
+    ...nodes.map((node) => ({ z: TAB, ...node })),
+    { id: 'out', z: TAB, type: 'helper' },
+    { id: 'catcher', z: TAB, type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', z: TAB, type: 'helper' },
+  ];
+}
+
+describe('closing order: a redeploy with requests in flight', function () {
+  this.timeout(20_000);
+  let sends: SendEvent[];
+  const caught: Array<Record<string, unknown>> = [];
+  const out: Array<Record<string, unknown>> = [];
+
+  function listen(): void {
+    caught.length = 0;
+    out.length = 0;
+    helper.getNode('caught').on('input', (msg) => caught.push(msg));
+    helper.getNode('out').on('input', (msg) => out.push(msg));
+  }
+
+  beforeEach(async () => {
+    await helper.startServer();
+    sends = watchSends();
+  });
+  afterEach(async () => {
+    unwatchSends();
+    await helper.unload();
+    await helper.stopServer();
+    clearOutboxes();
+  });
+
+  describe('exotel-click2call, with a slow Exotel', () => {
+    let exotel: ExotelStandIn;
+    const AGENT = '+919812345678';
+    const CUSTOMER = '09876543210';
+    const credentials = { cfg: { apiKey: API_KEY, apiToken: API_TOKEN } };
+    const exotelFlow = (name: string): Array<Record<string, unknown>> =>
+      flow(
+        { id: 'cfg', type: 'exotel-config', name, accountSid: ACCOUNT_SID, subdomain: exotel.url, callerId: '08047112233', timeout: 3_000 },
+        { id: 'c2c', type: 'exotel-click2call', account: 'cfg', wires: [['out']] },
+      );
+
+    beforeEach(async () => {
+      exotel = await ExotelStandIn.start({ accountSid: ACCOUNT_SID, apiKey: API_KEY, apiToken: API_TOKEN });
+    });
+    afterEach(() => exotel.close());
+
+    /** Sends one click-to-call and resolves once Exotel has placed the call and holds back its answer. */
+    async function callInFlight(): Promise<void> {
+      exotel.failNext(1, { delay: 800 });
+      helper.getNode('c2c').receive({ payload: { from: AGENT, to: CUSTOMER } });
+      while (exotel.calls.length === 0) await pause(5);
+    }
+
+    it('full redeploy: the placed call is answered and sent on, no error', async () => {
+      await helper.load([exotelConfigNode, exotelClick2CallNode, catchNode], exotelFlow('acme'), credentials);
+      listen();
+      await callInFlight();
+      await helper.unload();
+      // unload resolves once every close is done: the click-to-call node has had its answer by now.
+      assert.deepEqual(errorsLoggedBy('c2c'), [], 'an error for a call Exotel placed invites a retry that rings twice');
+      const sent = sends.filter((event) => event.source.id === 'c2c');
+      assert.equal(sent.length, 1, 'the Call was sent on');
+      assert.equal((sent[0]!.msg.payload as { Sid?: string }).Sid, exotel.calls[0]!.sid);
+      assert.equal(exotel.requests.length, 1);
+      assert.equal(exotel.requests[0]!.status, 200, 'Exotel answered the request in full');
+    });
+
+    it('modified-nodes deploy of the config alone: the msg reaches the next node, nothing reaches Catch', async () => {
+      await helper.load([exotelConfigNode, exotelClick2CallNode, catchNode], exotelFlow('acme'), credentials);
+      listen();
+      await callInFlight();
+      // Node-RED restarts the config and the nodes that use it; `out` and Catch keep running.
+      await deploy(exotelFlow('acme renamed'), 'nodes', credentials);
+      while (out.length + caught.length === 0) await pause(10);
+      assert.deepEqual(caught.map((msg) => (msg.error as { message: string }).message), []);
+      assert.equal((out[0]!.payload as { Sid?: string }).Sid, exotel.calls[0]!.sid);
+      assert.equal(exotel.requests.length, 1);
+      assert.equal(exotel.requests[0]!.status, 200);
+    });
+  });
+
+  describe('sangam-call-log with the outbox off, with a slow CRM', () => {
+    let crm: SangamCrmStandIn;
+    const credentials = { crm: { token: SECRET_TOKEN } };
+    const crmFlow = (name: string): Array<Record<string, unknown>> =>
+      flow(
+        { id: 'crm', type: 'sangam-config', name, domain: crm.url, ivrName: 'main-ivr', outbox: false },
+        // One record, one batch, no retry wait worth the name: a cut batch would be sent again at once.
+        { id: 'log', type: 'sangam-call-log', server: 'crm', batchWindow: 0, wires: [['out']] },
+      );
+    const record = {
+      direction: 'Inbound',
+      enjay_lat_source_number: '9812345678',
+      enjay_lat_destination_number: '1800123456',
+      date_start: '2026-01-05T10:00:00Z',
+      date_end: '2026-01-05T10:02:00Z',
+      call_status: 'Held',
+    };
+
+    before(async () => {
+      crm = await SangamCrmStandIn.start({ token: SECRET_TOKEN });
+    });
+    after(() => crm.close());
+    afterEach(() => crm.reset());
+
+    /** Sends one call record and resolves once its batch has reached the CRM, which answers in 800 ms. */
+    async function batchInFlight(): Promise<void> {
+      crm.setLatency(800);
+      helper.getNode('log').receive({ payload: record });
+      await crm.waitForRequests(1).catch((error: Error) => {
+        throw new Error(`${error.message}; caught: ${JSON.stringify(caught)}; logged: ${JSON.stringify(helper.log().args)}`);
+      });
+    }
+
+    /** Resolves once the CRM has answered every request that reached it (stored or refused). */
+    async function crmSettled(): Promise<void> {
+      while (crm.requests.length < crm.stats.requests) await pause(10);
+    }
+
+    it('full redeploy: the batch is stored exactly once and its msg sent on, no error', async () => {
+      await helper.load([sangamConfigNode, sangamCallLogNode, catchNode], crmFlow('main CRM'), credentials);
+      listen();
+      await batchInFlight();
+      await helper.unload();
+      await crmSettled();
+      assert.deepEqual(errorsLoggedBy('log'), []);
+      assert.equal(crm.stats.requests, 1, 'one POST: the batch was not cut and sent again');
+      assert.equal(crm.callLogs.length, 1, 'stored exactly once');
+      const sent = sends.filter((event) => event.source.id === 'log');
+      assert.equal(sent.length, 1);
+      assert.equal((sent[0]!.msg.payload as { id?: string }).id, crm.callLogs[0]!.id);
+    });
+
+    it('modified-nodes deploy of the config alone: stored once, the msg reaches the next node', async () => {
+      await helper.load([sangamConfigNode, sangamCallLogNode, catchNode], crmFlow('main CRM'), credentials);
+      listen();
+      await batchInFlight();
+      await deploy(crmFlow('main CRM renamed'), 'nodes', credentials);
+      while (out.length + caught.length === 0) await pause(10);
+      await crmSettled();
+      assert.deepEqual(caught.map((msg) => (msg.error as { message: string }).message), []);
+      assert.equal(crm.stats.requests, 1);
+      assert.equal(crm.callLogs.length, 1);
+      assert.equal((out[0]!.payload as { id?: string }).id, crm.callLogs[0]!.id);
+    });
+  });
+});
