@@ -12,46 +12,12 @@ import sangamConfigNode = require('../src/sangam-config');
 import sangamCallLogNode = require('../src/sangam-call-log');
 import { ACCOUNT_SID, API_KEY, API_TOKEN } from './exotel/support';
 import { SECRET_TOKEN, TAB, catchNode, clearOutboxes, helper, pause } from './support/node-red';
+import { recordRuntimeLog, watchSends } from './support/runtime-watch';
 
-interface SendEvent {
-  source: { id: string };
-  msg: Record<string, unknown>;
-}
 /** The helper's setFlows (not in our declaration of it): deploys a flow as the editor's Deploy button does. */
 function deploy(flowConfig: Array<Record<string, unknown>>, type: 'full' | 'flows' | 'nodes', credentials: Record<string, Record<string, string>>): Promise<void> {
   const withSetFlows = helper as unknown as { setFlows(flow: unknown, type: string, credentials: unknown): Promise<void> };
   return withSetFlows.setFlows(flowConfig, type, credentials);
-}
-
-interface Hooks {
-  add(name: string, hook: (events: SendEvent[]) => void): void;
-  remove(name: string): void;
-}
-
-/**
- * Every msg any node sends, seen through Node-RED's own onSend hook: during a full redeploy the
- * nodes downstream are already gone, so a msg sent by a closing node is only visible here.
- */
-function watchSends(): SendEvent[] {
-  const seen: SendEvent[] = [];
-  const hooks = (helper._RED as unknown as { hooks: Hooks }).hooks;
-  hooks.add('onSend.closingOrder', (events) => {
-    seen.push(...events);
-  });
-  return seen;
-}
-
-function unwatchSends(): void {
-  (helper._RED as unknown as { hooks: Hooks }).hooks.remove('onSend.closingOrder');
-}
-
-/** The errors the runtime logged for a node (done(err) logs them, even when Catch nodes are gone). */
-function errorsLoggedBy(id: string): string[] {
-  return helper
-    .log()
-    .args.map((args) => args[0] as { level?: number; id?: string; msg?: unknown })
-    .filter((entry) => entry.id === id && entry.level !== undefined && entry.level <= 40)
-    .map((entry) => String(entry.msg instanceof Error ? entry.msg.message : entry.msg));
 }
 
 /** A flow with its config node on no tab (global, as the editor puts them) and the rest on TAB. */
@@ -68,7 +34,8 @@ function flow(config: Record<string, unknown>, ...nodes: Array<Record<string, un
 
 describe('closing order: a redeploy with requests in flight', function () {
   this.timeout(20_000);
-  let sends: SendEvent[];
+  let sends: ReturnType<typeof watchSends>;
+  let log: ReturnType<typeof recordRuntimeLog>;
   const caught: Array<Record<string, unknown>> = [];
   const out: Array<Record<string, unknown>> = [];
 
@@ -82,9 +49,11 @@ describe('closing order: a redeploy with requests in flight', function () {
   beforeEach(async () => {
     await helper.startServer();
     sends = watchSends();
+    log = recordRuntimeLog();
   });
   afterEach(async () => {
-    unwatchSends();
+    sends.stop();
+    log.stop();
     await helper.unload();
     await helper.stopServer();
     clearOutboxes();
@@ -119,12 +88,13 @@ describe('closing order: a redeploy with requests in flight', function () {
       await callInFlight();
       await helper.unload();
       // unload resolves once every close is done: the click-to-call node has had its answer by now.
-      assert.deepEqual(errorsLoggedBy('c2c'), [], 'an error for a call Exotel placed invites a retry that rings twice');
-      const sent = sends.filter((event) => event.source.id === 'c2c');
+      assert.deepEqual(sends.caughtBy('catcher'), [], 'an error for a call Exotel placed invites a retry that rings twice');
+      const sent = sends.sentBy('c2c');
       assert.equal(sent.length, 1, 'the Call was sent on');
-      assert.equal((sent[0]!.msg.payload as { Sid?: string }).Sid, exotel.calls[0]!.sid);
+      assert.equal((sent[0]!.payload as { Sid?: string }).Sid, exotel.calls[0]!.sid);
       assert.equal(exotel.requests.length, 1);
       assert.equal(exotel.requests[0]!.status, 200, 'Exotel answered the request in full');
+      assert.deepEqual(log.warningsOf('cfg'), [], 'the account waited for the click-to-call node, not for its time limit');
     });
 
     it('modified-nodes deploy of the config alone: the msg reaches the next node, nothing reaches Catch', async () => {
@@ -185,12 +155,13 @@ describe('closing order: a redeploy with requests in flight', function () {
       await batchInFlight();
       await helper.unload();
       await crmSettled();
-      assert.deepEqual(errorsLoggedBy('log'), []);
+      assert.deepEqual(sends.caughtBy('catcher'), []);
       assert.equal(crm.stats.requests, 1, 'one POST: the batch was not cut and sent again');
       assert.equal(crm.callLogs.length, 1, 'stored exactly once');
-      const sent = sends.filter((event) => event.source.id === 'log');
+      assert.deepEqual(log.warningsOf('crm'), []);
+      const sent = sends.sentBy('log');
       assert.equal(sent.length, 1);
-      assert.equal((sent[0]!.msg.payload as { id?: string }).id, crm.callLogs[0]!.id);
+      assert.equal((sent[0]!.payload as { id?: string }).id, crm.callLogs[0]!.id);
     });
 
     it('modified-nodes deploy of the config alone: stored once, the msg reaches the next node', async () => {
