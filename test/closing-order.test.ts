@@ -109,6 +109,29 @@ describe('closing order: a redeploy with requests in flight', function () {
       assert.equal(exotel.requests.length, 1);
       assert.equal(exotel.requests[0]!.status, 200);
     });
+    it('a request still unanswered when Node-RED\'s close time runs out is reported as possibly placed', async () => {
+      // Node-RED gives each node 4 s to close; 3 s of it are kept for the config: 1 s for the request.
+      // settings() answers the runtime settings (our declaration of the helper says void).
+      const settings = (helper.settings as unknown as (user?: object) => Record<string, unknown>)();
+      helper.settings({ ...settings, nodeCloseTimeout: 4_000 });
+      try {
+        await helper.load([exotelConfigNode, exotelClick2CallNode, catchNode], exotelFlow('acme'), credentials);
+        exotel.failNext(1, { delay: 2_500 });
+        helper.getNode('c2c').receive({ payload: { from: AGENT, to: CUSTOMER } });
+        while (exotel.calls.length === 0) await pause(5);
+        const closing = Date.now();
+        await helper.unload();
+        const took = Date.now() - closing;
+        assert.ok(took >= 950 && took < 2_500, `closed after ${took} ms: the node's 1 s, not Exotel's 2.5 s`);
+        assert.deepEqual(sends.caughtBy('catcher'), [
+          'RemoteError: Node-RED stopped the node and Exotel had not answered within 1000 ms: the call may have been placed (not retried)',
+        ]);
+        assert.equal(exotel.requests.length, 1, 'not retried');
+        assert.deepEqual(log.warningsOf('cfg'), [], 'the account waited for the click-to-call node to give up');
+      } finally {
+        helper.settings(settings);
+      }
+    });
   });
 
   describe('sangam-call-log with the outbox off, with a slow CRM', () => {
