@@ -120,7 +120,7 @@ export = function register(RED: NodeAPI): void {
     const closeTimeoutMs = Number((RED.settings as { nodeCloseTimeout?: unknown }).nodeCloseTimeout) || NODE_RED_CLOSE_TIMEOUT_MS;
     const graceMs = Math.max(0, Math.min(closeTimeoutMs - CLOSE_RESERVE_MS, (account?.timeoutMs ?? 0) + 1_000));
     const abandonedError = (): RemoteError =>
-      new RemoteError(`Node-RED stopped the node and Exotel had not answered within ${graceMs} ms: the call may have been placed (not retried)`, {
+      new RemoteError(`Node-RED stopped the node while the request was on the wire, and Exotel had not answered ${graceMs} ms later: the call may have been placed (not retried)`, {
         retryable: false,
         mayHaveReachedServer: true,
       });

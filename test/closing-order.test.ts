@@ -124,7 +124,7 @@ describe('closing order: a redeploy with requests in flight', function () {
         const took = Date.now() - closing;
         assert.ok(took >= 950 && took < 2_500, `closed after ${took} ms: the node's 1 s, not Exotel's 2.5 s`);
         assert.deepEqual(sends.caughtBy('catcher'), [
-          'RemoteError: Node-RED stopped the node and Exotel had not answered within 1000 ms: the call may have been placed (not retried)',
+          'RemoteError: Node-RED stopped the node while the request was on the wire, and Exotel had not answered 1000 ms later: the call may have been placed (not retried)',
         ]);
         assert.equal(exotel.requests.length, 1, 'not retried');
         assert.deepEqual(log.warningsOf('cfg'), [], 'the account waited for the click-to-call node to give up');
