@@ -10,6 +10,7 @@ import exotelConfigNode = require('../src/exotel-config');
 import exotelClick2CallNode = require('../src/exotel-click2call');
 import sangamConfigNode = require('../src/sangam-config');
 import sangamCallLogNode = require('../src/sangam-call-log');
+import sangamNotifyNode = require('../src/sangam-notify');
 import { ACCOUNT_SID, API_KEY, API_TOKEN } from './exotel/support';
 import { SECRET_TOKEN, TAB, catchNode, clearOutboxes, helper, pause } from './support/node-red';
 import { recordRuntimeLog, watchSends } from './support/runtime-watch';
@@ -134,7 +135,7 @@ describe('closing order: a redeploy with requests in flight', function () {
     });
   });
 
-  describe('sangam-call-log with the outbox off, with a slow CRM', () => {
+  describe('sangam-config and its workers (outbox off), with a slow CRM', () => {
     let crm: SangamCrmStandIn;
     const credentials = { crm: { token: SECRET_TOKEN } };
     const crmFlow = (name: string): Array<Record<string, unknown>> =>
@@ -185,6 +186,22 @@ describe('closing order: a redeploy with requests in flight', function () {
       const sent = sends.sentBy('log');
       assert.equal(sent.length, 1);
       assert.equal((sent[0]!.payload as { id?: string }).id, crm.callLogs[0]!.id);
+    });
+
+    it('full redeploy with a pop-up on the wire: it lands and is sent on, no error', async () => {
+      const notifyFlow = flow(
+        { id: 'crm', type: 'sangam-config', name: 'main CRM', domain: crm.url, ivrName: 'main-ivr', outbox: false },
+        { id: 'notify', type: 'sangam-notify', server: 'crm', wires: [['out']] },
+      );
+      await helper.load([sangamConfigNode, sangamNotifyNode, catchNode], notifyFlow, credentials);
+      crm.setLatency(300);
+      helper.getNode('notify').receive({ payload: { cli: '9876509876', event: 'TC', uniqueid: 'u-1', nm: 'agent@example.com', to: '101' } });
+      await crm.waitForRequests(1);
+      await helper.unload();
+      await crmSettled();
+      assert.deepEqual(sends.caughtBy('catcher'), []);
+      assert.equal(crm.notifies.length, 1);
+      assert.equal(sends.sentBy('notify').length, 1);
     });
 
     it('modified-nodes deploy of the config alone: stored once, the msg reaches the next node', async () => {
