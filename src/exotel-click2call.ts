@@ -1,28 +1,25 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { ExotelAccount } from './exotel/account';
 import { type ClickToCallDefaults, type ConnectParams, resolveConnectParams } from './exotel/connect-request';
-import { ConfigError, RemoteError, excerpt } from './lib/errors';
+import { AbortedError, RemoteError, excerpt } from './lib/errors';
 import { createStopController } from './lib/http';
+import type { ExotelConfigNode } from './red/exotel-types';
 import { StatusReporter } from './red/status';
+import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
 
 interface Click2CallDef extends NodeDef, ClickToCallDefaults {
   /** Id of an exotel-config. */
   account: string;
 }
 
-/** The part of an exotel-config node this node uses. */
-interface ExotelConfigNode extends Node {
-  exotelAccount?: ExotelAccount;
-  configError?: string;
-}
-
-type Done = (err?: Error) => void;
-type Send = (msg: NodeMessageInFlow) => void;
-
 /** Statuses the catalog has a short meaning for (`exotel-click2call.status.http<code>`). */
 const TRANSLATED_STATUSES = new Set([401, 402, 403, 429]);
-/** Node-RED's close timeout is 15 s: abandon requests still on the wire a little before. */
-const MAX_CLOSE_GRACE_MS = 12_000;
+/** Node-RED's default close timeout (settings.nodeCloseTimeout). */
+const NODE_RED_CLOSE_TIMEOUT_MS = 15_000;
+/**
+ * How much of Node-RED's close timeout a request on the wire may not use: the config's close
+ * waits for this node's, plus the closing gate's margin, and must end within the timeout too.
+ */
+const CLOSE_RESERVE_MS = 3_000;
 
 export = function register(RED: NodeAPI): void {
   function ExotelClick2Call(this: Node, def: Click2CallDef): void {
@@ -31,11 +28,7 @@ export = function register(RED: NodeAPI): void {
     const status = new StatusReporter(node, RED._, 'exotel-click2call');
     const config = RED.nodes.getNode(def.account) as ExotelConfigNode | null;
     const account = config?.exotelAccount;
-    const setupError = account
-      ? undefined
-      : config
-        ? (config.configError ?? 'the exotel-config node is not valid')
-        : 'no exotel-config node is selected';
+    const setupError = account ? undefined : whyUnusable(config, 'exotel-config');
     if (setupError) status.now({ kind: 'config', reason: excerpt(setupError, 60) });
     else status.now({ kind: 'idle' });
 
@@ -64,7 +57,7 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!account) {
         status.now({ kind: 'config', reason: excerpt(setupError ?? '', 60) });
-        done(new ConfigError(`exotel-click2call is not configured: ${setupError ?? 'unknown problem'}`));
+        done(notConfiguredError('exotel-click2call', setupError));
         return;
       }
       let params: ConnectParams;
@@ -104,8 +97,9 @@ export = function register(RED: NodeAPI): void {
           },
           (error: Error) => {
             failed = true;
-            status.now({ kind: 'error', ...reasonFor(error) });
-            done(error);
+            const reported = stopRequests.signal.aborted && error instanceof AbortedError ? abandonedError() : error;
+            status.now({ kind: 'error', ...reasonFor(reported) });
+            done(reported);
           },
         )
         .finally(() => {
@@ -121,18 +115,30 @@ export = function register(RED: NodeAPI): void {
         });
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    // A request on the wire may have placed a call: it must not fail because this node closes.
+    // Its own time-out ends it first (unless that is longer than Node-RED lets a node close).
+    const closeTimeoutMs = Number((RED.settings as { nodeCloseTimeout?: unknown }).nodeCloseTimeout) || NODE_RED_CLOSE_TIMEOUT_MS;
+    const graceMs = Math.max(0, Math.min(closeTimeoutMs - CLOSE_RESERVE_MS, (account?.timeoutMs ?? 0) + 1_000));
+    const abandonedError = (): RemoteError =>
+      new RemoteError(`Node-RED stopped the node while the request was on the wire, and Exotel had not answered ${graceMs} ms later: the call may have been placed (not retried)`, {
+        retryable: false,
+        mayHaveReachedServer: true,
+      });
+
+    // Joins the account's closing gate: the account keeps its connections until this close is done.
+    onClose(node, config, graceMs, () => {
+      // What waits for the rate pacer or for a retry has not reached Exotel: it stops at once.
       stopWaiting.abort();
-      const finish = () => {
-        clearTimeout(graceTimer);
-        status.cancel();
-        done();
-      };
-      // A sent request cannot be unsent: let it answer (its result still reaches the flow) unless it hangs.
-      const graceMs = Math.min(MAX_CLOSE_GRACE_MS, (account?.timeoutMs ?? 0) + 1_000);
-      const graceTimer = setTimeout(() => stopRequests.abort(), graceMs);
-      if (inFlight === 0) finish();
-      else whenIdle.push(finish);
+      status.cancel();
+      if (inFlight === 0) return undefined;
+      return new Promise<void>((resolve) => {
+        const graceTimer = setTimeout(() => stopRequests.abort(), graceMs);
+        whenIdle.push(() => {
+          clearTimeout(graceTimer);
+          status.cancel();
+          resolve();
+        });
+      });
     });
   }
   RED.nodes.registerType('exotel-click2call', ExotelClick2Call);

@@ -1,10 +1,7 @@
-import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { type ExotelAccount, type ExotelAccountSettings, openExotelAccount } from './exotel/account';
-
-interface ExotelCredentials {
-  apiKey?: string;
-  apiToken?: string;
-}
+import type { NodeAPI, NodeDef } from 'node-red';
+import { type ExotelAccountSettings, openExotelAccount } from './exotel/account';
+import { ClosingGate } from './lib/closing-gate';
+import type { ExotelConfigNode, ExotelCredentials } from './red/exotel-types';
 
 interface ExotelConfigDef extends NodeDef {
   accountSid?: string;
@@ -15,16 +12,11 @@ interface ExotelConfigDef extends NodeDef {
   timeout?: number | string;
 }
 
-/** What an exotel-config offers the exotel-click2call nodes that use it. */
-interface ExotelConfigNode extends Node<ExotelCredentials> {
-  /** Undefined when the settings are invalid; configError then says why. */
-  exotelAccount?: ExotelAccount;
-  configError?: string;
-}
-
 export = function register(RED: NodeAPI): void {
   function ExotelConfig(this: ExotelConfigNode, def: ExotelConfigDef): void {
     RED.nodes.createNode(this, def);
+    const node = this;
+    node.closingGate = new ClosingGate();
     const settings: ExotelAccountSettings = {
       accountSid: def.accountSid,
       subdomain: def.subdomain,
@@ -32,21 +24,25 @@ export = function register(RED: NodeAPI): void {
       callerId: def.callerId,
       rateLimit: def.rateLimit,
       timeout: def.timeout,
-      apiKey: this.credentials?.apiKey,
-      apiToken: this.credentials?.apiToken,
+      apiKey: node.credentials?.apiKey,
+      apiToken: node.credentials?.apiToken,
     };
     try {
       // One agent pair and one rate pacer for every click-to-call node of this account.
-      this.exotelAccount = openExotelAccount(settings);
+      node.exotelAccount = openExotelAccount(settings);
     } catch (error) {
       // Worker nodes show this in their status and send it to Catch with each msg.
-      this.configError = (error as Error).message;
-      this.error(`exotel-config: ${this.configError}`);
+      node.configError = (error as Error).message;
+      node.error(`exotel-config: ${node.configError}`);
     }
-    this.on('close', (_removed: boolean, done: () => void) => {
-      // Worker nodes close first (they depend on this one); anything still waiting is rejected.
-      this.exotelAccount?.close();
-      done();
+    node.on('close', (_removed: boolean, done: () => void) => {
+      // Node-RED closes the click-to-call nodes together with this one, not before it: their
+      // requests on the wire may have placed a call, so the connections stay until they answered.
+      void node.closingGate.whenClear().then((clear) => {
+        if (!clear) node.warn(`exotel-config: ${node.closingGate.size} click-to-call node(s) still closing; closing the account's connections anyway`);
+        node.exotelAccount?.close();
+        done();
+      });
     });
   }
   RED.nodes.registerType<ExotelConfigNode, ExotelConfigDef, unknown, ExotelCredentials>('exotel-config', ExotelConfig, {

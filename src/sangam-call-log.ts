@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
+import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
 import { CallLogDeliveryError, CallLogDispatcher } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
@@ -15,9 +16,6 @@ interface CallLogDef extends NodeDef, CallLogProperties {
   ivrNameType?: string;
   inputFormat?: string;
 }
-
-type Done = (err?: Error) => void;
-type Send = (msg: NodeMessageInFlow) => void;
 
 /** How long close waits for answers before handing records to the outbox (or giving up). */
 const CLOSE_GRACE_WITH_OUTBOX_MS = 2_000;
@@ -35,8 +33,7 @@ export = function register(RED: NodeAPI): void {
     let settings: ReturnType<typeof readCallLogSettings> | undefined;
     try {
       settings = readCallLogSettings(def);
-      if (!config) throw new ConfigError('no sangam-config node is selected');
-      if (!config.connection) throw new ConfigError(config.configError ?? 'the sangam-config node is not valid');
+      if (!config?.connection) throw new ConfigError(whyUnusable(config, 'sangam-config'));
       dispatcher = new CallLogDispatcher({
         client: config.connection.client,
         maxBatchSize: settings.maxBatchSize,
@@ -69,7 +66,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!dispatcher || !config?.connection || !settings) {
-        done(new ConfigError(`sangam-call-log is not configured: ${setupError ?? 'unknown problem'}`));
+        done(notConfiguredError('sangam-call-log', setupError));
         return;
       }
       const connection = config.connection;
@@ -123,12 +120,13 @@ export = function register(RED: NodeAPI): void {
       }
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    // Joins the config's closing gate: its connections and outbox stay open until this close is done.
+    const grace = config?.outbox ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
+    onClose(node, config, grace, () => {
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_WAITING_EVENT, showWaiting);
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_PROBLEM_EVENT, showProblem);
       status.cancel();
-      const grace = config?.outbox ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
-      (dispatcher ? dispatcher.close(grace) : Promise.resolve()).then(() => done(), () => done());
+      return dispatcher?.close(grace);
     });
   }
 

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
+import { ClosingGate } from './lib/closing-gate';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
 import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-connection';
@@ -12,13 +13,17 @@ interface SangamConfigDef extends NodeDef, SangamConfigProperties {
   outboxMaxRecords?: unknown;
 }
 
-/** How long a closing config node lets call-log nodes finish sending before it closes the journal. */
+/**
+ * How long a closing config node lets the outbox's own replay finish before it closes the journal
+ * (the call-log nodes have closed by then: the config waits for them first).
+ */
 const OUTBOX_CLOSE_GRACE_MS = 3_000;
 
 export = function register(RED: NodeAPI): void {
   function SangamConfig(this: SangamConfigNode, def: SangamConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    node.closingGate = new ClosingGate();
     try {
       node.connection = openSangamConnection(def, node.credentials?.token);
       if (readBoolean(def.outbox, true)) {
@@ -61,7 +66,14 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      const closing = node.outbox ? node.outbox.close(OUTBOX_CLOSE_GRACE_MS) : Promise.resolve();
+      // Node-RED closes the worker nodes together with this one, not before it: their batches and
+      // pop-ups in flight need the connections, and their records the outbox, until they closed.
+      const closing = node.closingGate
+        .whenClear()
+        .then((clear) => {
+          if (!clear) node.warn(`sangam-config: ${node.closingGate.size} node(s) still closing; closing the outbox and connections anyway`);
+          return node.outbox?.close(OUTBOX_CLOSE_GRACE_MS);
+        });
       closing
         .catch((error: Error) => node.warn(error.message))
         .finally(() => {

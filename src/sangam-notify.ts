@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
+import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
 import { DEFAULT_RETRY_POLICY } from './lib/retry';
 import { readInteger } from './lib/settings';
@@ -17,8 +18,8 @@ interface NotifyDef extends NodeDef {
   retries?: unknown;
 }
 
-type Done = (err?: Error) => void;
-type Send = (msg: NodeMessageInFlow) => void;
+/** A pop-up on the wire when the node closes gets this long to answer before it is abandoned. */
+const CLOSE_GRACE_MS = 1_000;
 
 export = function register(RED: NodeAPI): void {
   function SangamNotify(this: Node, def: NotifyDef): void {
@@ -33,8 +34,7 @@ export = function register(RED: NodeAPI): void {
     try {
       maxAgeSeconds = readInteger(def.maxAge, { name: 'maximum age', min: 0, max: 86_400, fallback: 30 });
       const retries = readInteger(def.retries, { name: 'retries', min: 0, max: 5, fallback: 2 });
-      if (!config) throw new ConfigError('no sangam-config node is selected');
-      if (!config.connection) throw new ConfigError(config.configError ?? 'the sangam-config node is not valid');
+      if (!config?.connection) throw new ConfigError(whyUnusable(config, 'sangam-config'));
       sender = new NotifySender({
         client: config.connection.client,
         // Short waits: a pop-up is only useful while the phone rings.
@@ -50,10 +50,18 @@ export = function register(RED: NodeAPI): void {
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
     let inFlight = 0;
+    let whenIdle: Array<() => void> = [];
+    const finished = (): void => {
+      inFlight--;
+      if (inFlight > 0) return;
+      const waiters = whenIdle;
+      whenIdle = [];
+      waiters.forEach((resolve) => resolve());
+    };
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!sender || !config?.connection) {
-        done(new ConfigError(`sangam-notify is not configured: ${setupError ?? 'unknown problem'}`));
+        done(notConfiguredError('sangam-notify', setupError));
         return;
       }
       let ivrName: string;
@@ -80,24 +88,34 @@ export = function register(RED: NodeAPI): void {
       status.set({ kind: 'sending', count: inFlight });
       sender.send(body, ivrName, eventTimeMs).then(
         (answer) => {
-          inFlight--;
+          finished();
           status.set(inFlight > 0 ? { kind: 'sending', count: inFlight } : { kind: 'idle' });
           msg.payload = answer;
           send(msg);
           done();
         },
         (error: Error) => {
-          inFlight--;
+          finished();
           status.now({ kind: 'error', reason: statusReason(error) });
           done(error);
         },
       );
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    // Joins the config's closing gate: its connections stay open until this close is done.
+    onClose(node, config, CLOSE_GRACE_MS, async () => {
       status.cancel();
+      // A pop-up on the wire is still useful if it lands now; one that hangs is abandoned.
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+          whenIdle.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
       sender?.close();
-      done();
     });
   }
 

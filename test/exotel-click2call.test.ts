@@ -3,10 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
 import { ExotelStandIn } from '../dev/standins/exotel';
+import type { ExotelAccount } from '../src/exotel/account';
 import exotelConfigNode = require('../src/exotel-config');
 import exotelClick2CallNode = require('../src/exotel-click2call');
 import { ACCOUNT_SID, API_KEY, API_TOKEN, BASIC_AUTH, assertNoSecret } from './exotel/support';
 import { catchNode, helper, loggedText, onTab, pause, statusNode } from './support/node-red';
+import { watchSends } from './support/runtime-watch';
 
 interface Observed {
   out: Array<Record<string, unknown>>;
@@ -250,16 +252,28 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
     assert.ok(observed.statuses.some((msg) => /^\d+ waiting$/.test(msg.status.text ?? '')));
   });
 
-  it('on close, abandons requests waiting for the rate pacer: they are never sent', async () => {
-    await load({ config: { rateLimit: 1 } });
-    send({ from: AGENT, to: CUSTOMER });
-    send({ from: AGENT, to: CUSTOMER });
-    send({ from: AGENT, to: CUSTOMER });
-    await settled(1);
-    assert.equal(standIn.requests.length, 1);
+  it('on close, abandons requests waiting for the rate pacer: they are never sent, not even once the pacer would have let them go', async () => {
+    // 60 a minute: a burst of 60, then one a second; the 61st and 62nd wait (until 1 s and 2 s).
+    await load({ config: { rateLimit: 60 } });
+    const pacer = (helper.getNode('cfg') as unknown as { exotelAccount: ExotelAccount }).exotelAccount.pacer;
+    const sends = watchSends();
+    const queuedAt = Date.now();
+    for (let i = 0; i < 62; i++) send({ from: AGENT, to: CUSTOMER, customField: `n${i}` });
+    while (pacer.waiting < 2) await pause(1);
+    // Closed at once, long before the pacer's turn for the 61st (the burst is still on the wire).
+    assert.ok(Date.now() - queuedAt < 1_000, 'the machine was too slow to close before the pacer let the 61st go');
     await helper.unload();
-    await pause(200);
-    assert.equal(standIn.requests.length, 1);
+    // Each waiting msg was told it was not sent (its Catch node, closing too, still took the error):
+    // its request is settled and cannot go out later. The burst was answered and sent on.
+    assert.deepEqual(sends.caughtBy('catcher'), [
+      'AbortedError: stopped while waiting for the rate limit',
+      'AbortedError: stopped while waiting for the rate limit',
+    ]);
+    assert.equal(sends.sentBy('c2c').length, 60);
+    // Past the time the pacer would have let both go, still none of them sent.
+    while (Date.now() < queuedAt + 2_000 + 200) await pause(50);
+    sends.stop();
+    assert.equal(standIn.requests.length, 60);
     await load();
   });
 

@@ -1,6 +1,7 @@
 import type { Node } from 'node-red';
 import type { SangamConnection } from '../sangam/sangam-connection';
 import type { CallLogOutbox } from '../sangam/call-log-outbox';
+import type { ClosingGate } from '../lib/closing-gate';
 
 /** What a sangam-config node offers the worker nodes that use it. */
 export interface SangamCredentials {
@@ -13,6 +14,8 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
   configError?: string;
   /** The config's durable outbox for call logs, when enabled. */
   outbox?: CallLogOutbox;
+  /** Worker nodes join it: the outbox and connections close only after they did. */
+  closingGate: ClosingGate;
 }
 
 /** Emitted by a sangam-config node when the number of call-log records waiting in its outbox changes. */
