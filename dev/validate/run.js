@@ -146,6 +146,9 @@ function workerTypes() {
 /**
  * D03 "dependencies at their latest major" is accepted failing only for the known reason: got
  * alone is behind, and the latest got needs a newer Node.js than our engines.node allows.
+ * (got 15 and 16 need Node.js 22; got 14 is the last major on Node.js 20. Node 20 reached its end
+ * of life in April 2026, but Node-RED 4.1 still runs on it, and so do users' installs: moving to
+ * a newer got means engines.node >=22, a breaking change for them, kept for a major release.)
  */
 function explainD03(result) {
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -158,7 +161,9 @@ function explainD03(result) {
   return (
     `got ${manifest.dependencies.got} is behind got ${latest.version}, which needs Node.js ${latestNeeds}; ` +
     `this package supports Node.js ${manifest.engines.node}, so it stays on the last got major that runs on Node ${ourMinimum}. ` +
-    'Accepted: known and explained.'
+    `Node.js ${ourMinimum} is past its end of life, but Node-RED 4.1 still runs on it and so do users' installs: ` +
+    `moving to got ${latest.version.split('.')[0]} means engines.node ${latestNeeds}, a breaking change kept for a major release. ` +
+    'Accepted: known and explained (README, "Supported versions").'
   );
 }
 
