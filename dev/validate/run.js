@@ -58,9 +58,19 @@ function packAndUnpack(workDir) {
   const packageDir = path.join(workDir, 'package');
   run('tar', ['-xzf', tarball, '-C', workDir]);
   // npm-check (D03) compares what is installed with the registry: install the runtime dependencies
-  // as a user's npm would (offline: they are in the npm cache from the repository's own install).
-  run('npm', ['install', '--offline', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: packageDir });
+  // as a user's npm would, from the registry (no reliance on what an earlier install left in the cache).
+  run('npm', ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: packageDir });
   return { tarball, packageDir };
+}
+
+/** openssl is a program npm cannot install: say so plainly rather than fail with ENOENT half-way. */
+function hasOpenssl() {
+  try {
+    run('openssl', ['version']);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function makeCertificate(workDir) {
@@ -170,6 +180,10 @@ function explainD03(result) {
 async function main() {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     log('validate: needs root (adds a hosts entry and listens on port 443 for the catalogue stand-in); CI runs as root.');
+    return 2;
+  }
+  if (!hasOpenssl()) {
+    log('validate: needs openssl, to make a certificate for the local catalogue stand-in (apt-get install openssl); .ci/run installs it.');
     return 2;
   }
   const { bin, version } = nodeRedDevBin();
