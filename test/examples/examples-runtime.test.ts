@@ -1,7 +1,8 @@
 /**
  * Each example file deployed, unchanged, into a real `node-red` process (this package installed
  * in its user dir, the core mqtt/http/function/change/catch/debug nodes), its `${...}` settings
- * pointed at the SangamCRM and Exotel stand-ins and at a real mosquitto broker. Traffic goes in
+ * pointed at the SangamCRM and Exotel stand-ins and at a real MQTT broker (aedes, which `npm ci`
+ * brings, listening on 127.0.0.1: examples 01 and 03 speak MQTT 3.1.1). Traffic goes in
  * through each flow's real entry (an MQTT publish, an HTTP POST); the assertions are on what the
  * stand-ins received and what the HTTP answer was.
  */
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
 import { ExotelStandIn } from '../../dev/standins/exotel';
-import { Mosquitto } from '../support/mosquitto';
+import { AedesBroker } from '../support/aedes';
 import { NodeRedProcess } from '../support/node-red-process';
 import {
   CRM_TOKEN,
@@ -31,14 +32,14 @@ describe('example flows in a node-red process', function () {
 
   let crm: SangamCrmStandIn;
   let exotel: ExotelStandIn;
-  let broker: Mosquitto;
+  let broker: AedesBroker;
   let nodeRed: NodeRedProcess;
   let publisher: MqttClient;
 
   before(async () => {
     crm = await SangamCrmStandIn.start({ token: CRM_TOKEN });
     exotel = await ExotelStandIn.start({ accountSid: EXOTEL_ACCOUNT.sid, apiKey: EXOTEL_ACCOUNT.apiKey, apiToken: EXOTEL_ACCOUNT.apiToken });
-    broker = await Mosquitto.start();
+    broker = await AedesBroker.start();
     nodeRed = await NodeRedProcess.start({ env: (port) => exampleEnv({ crm, exotel, mqttPort: broker.port }, port) });
     publisher = await connectMqtt(broker.port);
   });
