@@ -3,14 +3,15 @@
  * Node-RED and the SangamCRM stand-in on 127.0.0.1: a deployed config whose call logs wait because
  * the CRM is down shows their number and the last error; Send now delivers them once the CRM is
  * back; Discard asks first, and empties the outbox only when confirmed. A config that is not
- * deployed yet, or whose outbox is off, says so instead of showing numbers.
+ * deployed yet, or whose outbox is off, says so instead of showing numbers. A read-only user
+ * (adminAuth, sangam-config.read only) sees the numbers but no Send now or Discard.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
 import type { FlowNode } from '../support/node-red-process';
-import { type PackedNodeRed, sharedNodeRed } from './support/packed-node-red';
+import { type PackedNodeRed, sharedNodeRed, startPackedNodeRed } from './support/packed-node-red';
 import {
   type EditorGlobals,
   type EditorPage,
@@ -245,6 +246,100 @@ describe('the sangam-config dialog: outbox view (packed package, real browser)',
     const flushed = await outbox(ids.config, 'flush');
     assert.deepEqual([flushed.entries, flushed.waiting], [0, 0]);
     assert.equal(crm.callLogs.length, 0, 'discarded call logs never reach the CRM');
+    assert.deepEqual(editor.problems, [], 'the editor page reported errors');
+  });
+});
+
+describe('the sangam-config dialog: outbox view for a read-only user (adminAuth, packed package, real browser)', function () {
+  const ADMIN_PASSWORD = 'outbox-admin-test-password';
+  let nodeRed: PackedNodeRed;
+  let browser: Browser;
+  let editor: EditorPage;
+  let crm: SangamCrmStandIn;
+  let adminToken = '';
+
+  before(async function () {
+    this.timeout(300_000);
+    crm = await SangamCrmStandIn.start({ token: TOKEN });
+    const bcrypt = require(require.resolve('bcryptjs', { paths: [require.resolve('@node-red/editor-api')] })) as { hashSync(text: string, rounds: number): string };
+    // An admin who may do anything; everyone else (the browser here) may only read.
+    nodeRed = await startPackedNodeRed({
+      adminAuth: {
+        type: 'credentials',
+        users: [{ username: 'admin', password: bcrypt.hashSync(ADMIN_PASSWORD, 8), permissions: '*' }],
+        default: { permissions: 'read' },
+      },
+    });
+    const token = await fetch(`${nodeRed.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password: ADMIN_PASSWORD }),
+    });
+    assert.equal(token.status, 200, 'admin token');
+    adminToken = ((await token.json()) as { access_token: string }).access_token;
+    browser = await launchChromium();
+  });
+
+  after(async function () {
+    await editor?.context.close();
+    await browser?.close();
+    await nodeRed?.stop();
+    await crm?.close();
+  });
+
+  it('shows the call logs waiting but offers no Send now or Discard, and the runtime refuses a discard without write permission', async function () {
+    const ids = { tab: 'ro-tab', config: 'ro-crm', log: 'ro-log', inject: 'ro-inject' };
+    const records = [{ ...RECORD, call_ref: 'ro-0' }, { ...RECORD, call_ref: 'ro-1' }];
+    const flows: FlowNode[] = [
+      { id: ids.tab, type: 'tab', label: 'Outbox' },
+      { id: ids.config, type: 'sangam-config', name: 'Stand-in CRM', domain: crm.url, ivrName: 'pbx-test', outbox: true, outboxMaxRecords: 1000, credentials: { token: TOKEN } },
+      { id: ids.inject, type: 'inject', z: ids.tab, x: 140, y: 80, wires: [[ids.log]], props: [{ p: 'payload' }], payload: JSON.stringify(records), payloadType: 'json', repeat: '', once: false },
+      { id: ids.log, type: 'sangam-call-log', z: ids.tab, name: 'log calls', server: ids.config, retries: 0, batchWindow: 10, x: 340, y: 80, wires: [[]] },
+    ];
+    const admin = { authorization: `Bearer ${adminToken}` };
+    const deployed = await fetch(`${nodeRed.url}/flows`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify({ flows }),
+    });
+    assert.equal(deployed.status, 200, await deployed.text());
+    await crm.goDown();
+    const outboxUrl = `${nodeRed.url}/sangam-config/${ids.config}/outbox`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      // The inject node exists once the deploy started; an anonymous reader may read the outbox.
+      const injected = await fetch(`${nodeRed.url}/inject/${ids.inject}`, { method: 'POST', headers: admin });
+      if (injected.status === 200) break;
+      if (Date.now() > deadline) throw new Error(`inject answered ${injected.status}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (;;) {
+      const answer = await fetch(outboxUrl);
+      if (answer.status === 200 && ((await answer.json()) as OutboxAnswer).entries === 2) break;
+      if (Date.now() > deadline) throw new Error('2 call logs never reached the outbox');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    editor = await openEditor(browser, nodeRed);
+    const { page } = editor;
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { RED: { user: { hasPermission(p: string): boolean } } }).RED.user.hasPermission('sangam-config.write')), false, 'the browser is a read-only user');
+    await openNodeDialog(page, ids.log);
+    await page.locator('#node-input-btn-server-edit').click();
+    await page.locator('#node-config-dialog-ok').waitFor({ state: 'visible' });
+    for (let attempt = 0; attempt < 3 && !(await page.locator('#sangam-config-tab-outbox').isVisible()); attempt++) {
+      await page.locator('#node-config-sangam-config-tabs a', { hasText: 'Outbox' }).click();
+      await page.waitForTimeout(450);
+    }
+    await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { getAttribute(n: string): string | null } | null } })
+      .document.getElementById('sangam-config-outbox-count')?.getAttribute('data-waiting') === '2');
+    assert.equal((await page.locator('#sangam-config-outbox-count').innerText()).trim(), '2 waiting to be sent');
+    assert.equal(await page.locator('#sangam-config-outbox-flush').isDisabled(), true, 'Send now is off for a reader');
+    assert.equal(await page.locator('#sangam-config-outbox-discard').isDisabled(), true, 'Discard is off for a reader');
+    assert.equal(await page.locator('#sangam-config-outbox-readonly').isVisible(), true, 'the dialog says why');
+
+    const refused = await fetch(`${outboxUrl}/discard`, { method: 'POST' });
+    assert.equal(refused.status, 401, 'a reader may not discard');
+    assert.equal(((await (await fetch(outboxUrl)).json()) as OutboxAnswer).entries, 2, 'nothing was discarded');
     assert.deepEqual(editor.problems, [], 'the editor page reported errors');
   });
 });
