@@ -20,6 +20,9 @@ interface SangamConfigDef extends NodeDef, SangamConfigProperties {
 const OUTBOX_CLOSE_GRACE_MS = 3_000;
 
 export = function register(RED: NodeAPI): void {
+  /** The outbox's last background failure per config node, for its dialog; a delivery clears it. */
+  const lastOutboxErrors = new WeakMap<SangamConfigNode, { message: string; at: string }>();
+
   function SangamConfig(this: SangamConfigNode, def: SangamConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -44,6 +47,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     function logOutboxEvent(event: OutboxEvent): void {
+      if (event.kind === 'replayed') lastOutboxErrors.delete(node);
+      else lastOutboxErrors.set(node, { message: event.reason, at: new Date().toISOString() });
       if (event.kind === 'replayed') node.log(RED._('sangam-config.outbox.replayed', { count: event.count }));
       else if (event.kind === 'replay-failed') {
         node.warn(RED._('sangam-config.outbox.replayFailed', {
@@ -88,27 +93,33 @@ export = function register(RED: NodeAPI): void {
   });
 
   // The config dialog shows the outbox and can flush or discard it; admin auth guards all three.
-  const outboxOf = (req: Request, res: Response): CallLogOutbox | undefined => {
+  // Each answer carries the summary and lastError ({message, at} or null).
+  const outboxOf = (req: Request, res: Response): [CallLogOutbox, () => { message: string; at: string } | null] | undefined => {
     const config = RED.nodes.getNode(String(req.params.id)) as SangamConfigNode | null;
     if (config?.type !== 'sangam-config' || !config.outbox) {
       res.status(404).json({ error: 'no deployed sangam-config node with an outbox has that id' });
       return undefined;
     }
-    return config.outbox;
+    return [config.outbox, () => lastOutboxErrors.get(config) ?? null];
   };
   RED.httpAdmin.get('/sangam-config/:id/outbox', RED.auth.needsPermission('sangam-config.read'), (req, res) => {
-    const outbox = outboxOf(req, res);
-    if (outbox) res.json(outbox.summary());
+    const found = outboxOf(req, res);
+    if (found) res.json({ ...found[0].summary(), lastError: found[1]() });
   });
   RED.httpAdmin.post('/sangam-config/:id/outbox/flush', RED.auth.needsPermission('sangam-config.write'), (req, res) => {
-    const outbox = outboxOf(req, res);
-    if (outbox) outbox.flush().then((summary) => res.json(summary), (error: Error) => res.status(500).json({ error: error.message }));
+    const found = outboxOf(req, res);
+    if (found) {
+      found[0].flush().then(
+        (summary) => res.json({ ...summary, lastError: found[1]() }),
+        (error: Error) => res.status(500).json({ error: error.message }),
+      );
+    }
   });
   RED.httpAdmin.post('/sangam-config/:id/outbox/discard', RED.auth.needsPermission('sangam-config.write'), (req, res) => {
-    const outbox = outboxOf(req, res);
-    if (outbox) {
-      outbox.discard().then(
-        (discarded) => res.json({ discarded, ...outbox.summary() }),
+    const found = outboxOf(req, res);
+    if (found) {
+      found[0].discard().then(
+        (discarded) => res.json({ discarded, ...found[0].summary(), lastError: found[1]() }),
         (error: Error) => res.status(500).json({ error: error.message }),
       );
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/lib/errors';
 import { isLoopbackHost, parseServiceUrl } from '../../src/lib/service-url';
+import { SERVICE_URL_CASES } from '../cases/service-url-cases';
 
 /** Asserts a ConfigError whose message matches `pattern`. */
 function refuses(input: unknown, pattern: RegExp, options?: Parameters<typeof parseServiceUrl>[1]): ConfigError {
@@ -31,6 +32,20 @@ describe('lib/service-url', () => {
   });
 
   describe('parseServiceUrl', () => {
+    it('gives the verdict of the shared table (test/cases, also run against the editor validator) for every case', () => {
+      const wrong: string[] = [];
+      for (const { input, allowInsecure, problem } of SERVICE_URL_CASES) {
+        let verdict = 'valid';
+        try {
+          parseServiceUrl(input, { allowInsecure });
+        } catch (error) {
+          verdict = error instanceof ConfigError ? 'refused' : `threw ${String(error)}`;
+        }
+        if (verdict !== (problem === null ? 'valid' : 'refused')) wrong.push(`${JSON.stringify(input)} allowInsecure=${String(allowInsecure)}: ${verdict}`);
+      }
+      assert.deepEqual(wrong, []);
+    });
+
     it('turns a bare host into https', () => {
       assert.equal(parseServiceUrl('acme.sangamcrm.com'), 'https://acme.sangamcrm.com');
     });

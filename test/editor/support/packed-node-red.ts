@@ -46,7 +46,7 @@ export function packAndInstall(): Promise<PackedInstall> {
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     if (!packed) throw new Error(`npm pack printed no result: ${stdout}`);
     const packedPaths = new Set(packed.files.map((file) => file.path));
-    const missing = NODE_TYPES.flatMap((type) => [`nodes/${type}.js`, `nodes/${type}.html`]).filter((path) => !packedPaths.has(path));
+    const missing = [...NODE_TYPES.flatMap((type) => [`nodes/${type}.js`, `nodes/${type}.html`]), 'resources/validators.js'].filter((path) => !packedPaths.has(path));
     if (missing.length > 0) throw new Error(`the tarball lacks ${missing.join(', ')} (a build raced the pack?)`);
     const packMs = Date.now() - packStarted;
 
@@ -56,8 +56,8 @@ export function packAndInstall(): Promise<PackedInstall> {
     mkdirSync(templateDir);
     writeFileSync(join(templateDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, version: '0.0.1' }, null, 2));
     const installStarted = Date.now();
-    // As the palette manager runs it, plus --offline: the only runtime dependency (got) is in the npm cache.
-    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--no-update-notifier', '--save', '--omit=dev', tarball], {
+    // As the palette manager runs it, plus --prefer-offline: got and its dependencies come from the npm cache when it has them.
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-update-notifier', '--save', '--omit=dev', tarball], {
       cwd: templateDir,
       maxBuffer: 16 * 1024 * 1024,
     });
