@@ -47,8 +47,11 @@ export = function register(RED: NodeAPI): void {
     }
 
     function logOutboxEvent(event: OutboxEvent): void {
+      // The dialog's Outbox tab shows the last problem until a delivery succeeds.
       if (event.kind === 'replayed') lastOutboxErrors.delete(node);
-      else lastOutboxErrors.set(node, { message: event.reason, at: new Date().toISOString() });
+      else if (event.kind === 'journal-problem') {
+        if (event.problem.kind === 'compaction-failed') lastOutboxErrors.set(node, { message: event.problem.error.message, at: new Date().toISOString() });
+      } else lastOutboxErrors.set(node, { message: event.reason, at: new Date().toISOString() });
       if (event.kind === 'replayed') node.log(RED._('sangam-config.outbox.replayed', { count: event.count }));
       else if (event.kind === 'replay-failed') {
         node.warn(RED._('sangam-config.outbox.replayFailed', {
