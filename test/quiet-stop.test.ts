@@ -172,6 +172,28 @@ describe('quiet stops: a redeploy with call records waiting for a slow CRM', fun
     assert.equal(summary.entries, 0);
   });
 
+  it('a call-log node removed while its config stays: the running outbox sends the records it left, each once', async () => {
+    const MSGS = 600;
+    await helper.load([withCatalog, sangamConfigNode, sangamCallLogNode, catchNode], flow(true), { crm: { token: SECRET_TOKEN } });
+    crm.setLatency(1_200);
+    sendRecords(MSGS);
+    await crm.waitForRequests(2);
+    // A modified-nodes deploy: the config is unchanged and keeps running, with its outbox.
+    await deploy(flow(true).filter((node) => node.id !== 'log'), 'nodes');
+    for (const deadline = Date.now() + 30_000; stored().size < MSGS; await pause(50)) {
+      if (Date.now() > deadline) assert.fail(`${stored().size} of ${MSGS} records stored: the records the node left are stuck; log: ${log.lines().join('\n')}`);
+    }
+    await pause(1_500);
+    console.log(`      log:\n${log.lines().map((line) => `        ${line}`).join('\n')}`);
+    assert.deepEqual(sends.caughtBy('catcher'), []);
+    assert.equal([...stored()].filter(([, n]) => n > 1).length, 0, 'no record stored twice');
+    const fromLog = log.of('log');
+    assert.equal(fromLog.length, 1);
+    assert.equal(fromLog[0]!.level, 40);
+    const summary = (await helper.request().get('/sangam-config/crm/outbox')).body as { entries: number };
+    assert.equal(summary.entries, 0);
+  });
+
   it('outbox off: what could not be delivered within the grace goes to Catch, one error per msg, and one warning sums it up', async () => {
     const MSGS = 40;
     await helper.load([withCatalog, sangamConfigNode, sangamCallLogNode, catchNode], flow(false), { crm: { token: SECRET_TOKEN } });
