@@ -4,7 +4,7 @@ import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
 import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
-import { CallLogDeliveryError, CallLogDispatcher } from './sangam/call-log-dispatcher';
+import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { CallLogResult, checkIvrName } from './sangam/sangam-client';
@@ -101,6 +101,8 @@ export = function register(RED: NodeAPI): void {
       // One closure per msg (no separate error handler): a thousand msgs wait at once.
       const delivered = (error: Error | undefined, results: CallLogResult[] | undefined): void => {
         if (error || !results) {
+          // Handed to the outbox by a stop (redeploy, shutdown): handled, not a failure; close() says it once.
+          if (error instanceof CallLogKeptOnStop) return done();
           const failure = error ?? new Error('no results');
           // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
           const kept = failure instanceof CallLogDeliveryError && failure.kept > 0;
@@ -126,7 +128,16 @@ export = function register(RED: NodeAPI): void {
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_WAITING_EVENT, showWaiting);
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_PROBLEM_EVENT, showProblem);
       status.cancel();
-      return dispatcher?.close(grace);
+      if (!dispatcher) return undefined;
+      return dispatcher.close(grace).then(({ kept, lost }) => {
+        // Once per node, not per msg: a redeploy is everyday work and must not read as a wall of errors.
+        // Info, not warn: the records are safe and go out without anyone acting.
+        if (kept.records > 0) node.log(RED._('sangam-call-log.log.keptOnStop', { count: kept.records, msgs: kept.msgs }));
+        // Each of these msgs went to Catch with its error; this line sums them up.
+        if (lost.records > 0) {
+          node.warn(RED._('sangam-call-log.log.lostOnStop', { count: lost.records, msgs: lost.msgs, seconds: Math.round(grace / 1000) }));
+        }
+      });
     });
   }
 

@@ -380,10 +380,17 @@ export class Outbox<T> {
   }
 
   private async writeBatch(batch: Exclude<WriteOp<T>, { kind: 'task' }>[]): Promise<void> {
+    let error: Error | undefined = this.failure;
+    if (!error) {
+      try {
+        await this.reviveIfDeleted();
+      } catch (err) {
+        error = new Error(`Outbox could not write ${this.paths.journal}: the journal was deleted and cannot be written anew (${errorMessage(err)})`);
+      }
+    }
     const start = this.fileBytes;
     let total = 0;
     for (const op of batch) total += op.line.length;
-    let error: Error | undefined = this.failure;
     if (!error) {
       try {
         await writeAll(this.fh, batch.map((op) => op.line), start);
@@ -417,6 +424,18 @@ export class Outbox<T> {
       this.addEntries(op.firstId, op.key, op.items, op.line.length);
       op.resolve(op.items.map((_, i) => op.firstId + i));
     }
+  }
+
+  /**
+   * A journal deleted while open (its directory removed) still takes writes, into a file no restart
+   * can find: records would be reported kept and be lost. So before each group commit (one fstat,
+   * beside a write and a sync) it is checked, and if gone written anew where it belongs, with every
+   * pending entry. The lock file went with it and stays missing until the next open.
+   */
+  private async reviveIfDeleted(): Promise<void> {
+    if ((await this.fh.stat()).nlink > 0) return;
+    await fsp.mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
+    await this.rewrite(Array.from(this.entries.values()));
   }
 
   private addEntries(firstId: number, key: string, items: readonly T[], lineBytes: number): StoredEntry<T>[] {

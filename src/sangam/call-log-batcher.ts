@@ -157,6 +157,8 @@ export class CallLogBatcher<Result> {
   private orderHead = 0;
   private idleWaiters: Array<() => void> = [];
   private flushingAll = false;
+  /** Set by cancelQueued(): no batch starts any more. */
+  private cancelled = false;
 
   constructor(private readonly options: CallLogBatcherOptions<Result>) {
     if (!(options.maxBatchSize >= 1)) throw new RangeError('maxBatchSize must be at least 1');
@@ -177,6 +179,8 @@ export class CallLogBatcher<Result> {
    * record is answered and every earlier submission has settled; or with a BatchFailure.
    */
   submit(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result>): void {
+    // Queued now, it would never be sent: the caller must stop submitting before it cancels.
+    if (this.cancelled) throw new Error('the batcher was cancelled: it takes no more records');
     const submission: Submission<Result> = {
       results: new Array<Result>(records.length),
       remaining: records.length,
@@ -210,6 +214,31 @@ export class CallLogBatcher<Result> {
     this.pump();
   }
 
+  /**
+   * Fails every queued record's submission with `error` (in flight ones finish), and starts no
+   * batch from now on: for a close that leaves what waits to a journal instead of sending it. Returns
+   * the records taken out of the queue, so the caller can release them.
+   */
+  cancelQueued(error: Error): QueuedRecord[] {
+    this.cancelled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDue = Infinity;
+    const taken: QueuedRecord[] = [];
+    for (const queue of this.queues.values()) {
+      for (const { record, submission, index } of queue.take(queue.length)) {
+        taken.push(record);
+        (submission.failures ??= []).push({ index, error });
+        if (--submission.remaining === 0) submission.settled = true;
+      }
+    }
+    this.queues.clear();
+    this.queuedRecords = 0;
+    this.handBack();
+    this.wakeIdleWaiters();
+    return taken;
+  }
+
   /** Resolves when nothing is queued or in flight. */
   whenIdle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
@@ -221,7 +250,7 @@ export class CallLogBatcher<Result> {
     const now = Date.now();
     let nextDue = Infinity;
     for (const [key, queue] of this.queues) {
-      while (queue.length > 0 && this.inFlightBatches < this.options.concurrency) {
+      while (!this.cancelled && queue.length > 0 && this.inFlightBatches < this.options.concurrency) {
         const full = queue.length >= this.options.maxBatchSize || queue.bytes >= this.options.maxBatchBytes;
         const due = this.flushingAll || now - queue.since >= this.options.windowMs;
         if (!full && !due) break;
@@ -303,12 +332,15 @@ export class CallLogBatcher<Result> {
         this.handBack();
         this.pump();
         this.options.onProgress?.();
-        if (this.pending === 0) {
-          const waiters = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const resolve of waiters) resolve();
-        }
+        this.wakeIdleWaiters();
       });
+  }
+
+  private wakeIdleWaiters(): void {
+    if (this.pending !== 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Settles finished submissions from the front, so a later one never overtakes an earlier one. */

@@ -57,6 +57,33 @@ export class CallLogDeliveryError extends Error {
 }
 
 /**
+ * What a msg's callback gets when the node stopped before its records were delivered and they are
+ * in the journal: nothing went wrong and nothing is lost, the journal sends them (after a restart
+ * too). Not a failure to report per msg: the node completes the msg quietly and says once, in its
+ * close, how many records it handed over (see CallLogCloseSummary).
+ */
+export class CallLogKeptOnStop extends AbortedError {
+  override name = 'CallLogKeptOnStop';
+  constructor(
+    /** Records of the msg left to the journal. */
+    readonly kept: number,
+    /** Records of the msg the CRM had stored before the stop (the msg is not sent on without all its results). */
+    readonly delivered: number,
+  ) {
+    super(`the node stopped before the CRM answered: ${kept} record(s) are kept in the outbox and will be sent from it`);
+  }
+}
+
+/** What a close left undelivered: handed to the journal (`kept`), or reported to each msg as lost (`lost`, no journal). */
+export interface CallLogCloseSummary {
+  kept: { records: number; msgs: number };
+  lost: { records: number; msgs: number };
+}
+
+/** The error of queued records a close takes out of the queue (they were never sent). */
+const NOT_SENT_ON_STOP = new AbortedError('the node stopped before the records were sent');
+
+/**
  * One record the CRM refused (400/413/422 for a request holding it alone): `setAsideIn` names the
  * rejected file it was moved to; `setAsideError` says why it could not be (it stays journalled).
  */
@@ -79,6 +106,12 @@ export class CallLogDispatcher {
   private readonly batcher: CallLogBatcher<CallLogResult>;
   private readonly abort = createStopController();
   private closed = false;
+  /** Set when a close handed what was queued to the journal: records journalled later go there too. */
+  private handedOver = false;
+  /** Msgs whose records the journal is writing; a close waits for them before it hands over. */
+  private journalling = 0;
+  private journalledWaiter: (() => void) | undefined;
+  private readonly stopped: CallLogCloseSummary = { kept: { records: 0, msgs: 0 }, lost: { records: 0, msgs: 0 } };
   /** Records pending at the last report (0 = idle was the last word). */
   private lastReported = 0;
 
@@ -125,31 +158,54 @@ export class CallLogDispatcher {
       this.enqueue(key, queued, callback);
       return;
     }
+    this.journalling++;
     journal.append(key, queued, (error) => {
+      if (--this.journalling === 0) this.journalledWaiter?.();
       if (error) callback(error, undefined);
       else this.enqueue(key, queued, callback);
     });
   }
 
   private enqueue(key: string, queued: QueuedRecord[], callback: DeliveryCallback): void {
+    if (this.handedOver) {
+      // Journalled after the close handed the queue over (the grace ran out first): same fate.
+      this.options.journal?.release(outboxIds(queued));
+      this.stopped.kept.records += queued.length;
+      this.stopped.kept.msgs++;
+      callback(new CallLogKeptOnStop(queued.length, 0), undefined);
+      return;
+    }
     this.batcher.submit(key, queued, callback);
     // Show "sending" as soon as work arrives; after that, batches starting and ending update it.
     if (this.lastReported === 0) this.report();
   }
 
   /**
-   * Stops: sends what is queued, waits for answers until `graceMs`, then abandons what is left.
-   * With a journal nothing is lost: unacknowledged records stay in it for the next start.
+   * Stops: lets the requests on the wire answer until `graceMs`, then abandons them. With a journal
+   * the queued records are not sent: they are journalled already, and a batch started now would
+   * likely be cut by the grace after the CRM got it, and be stored twice when replayed. So they and
+   * whatever the grace cuts are released to the journal, and their msgs get CallLogKeptOnStop.
+   * Without one, everything queued is sent at once and what is still unanswered at the end is lost:
+   * those msgs get a CallLogDeliveryError. Resolves, once every msg has been told, with the counts.
    */
-  async close(graceMs: number): Promise<void> {
+  async close(graceMs: number): Promise<CallLogCloseSummary> {
     this.closed = true;
-    this.batcher.flushAll();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    const journal = this.options.journal;
+    if (journal) {
+      if (this.journalling > 0) await Promise.race([new Promise<void>((resolve) => (this.journalledWaiter = resolve)), deadline]);
+      this.handedOver = true;
+      const queued = outboxIds(this.batcher.cancelQueued(NOT_SENT_ON_STOP));
+      if (queued.length > 0) journal.release(queued);
+    } else {
+      this.batcher.flushAll();
+    }
     await Promise.race([this.batcher.whenIdle(), deadline]);
     clearTimeout(timer);
     this.abort.abort();
     await this.batcher.whenIdle();
+    return this.stopped;
   }
 
   /** One request with the node's retries. */
@@ -231,6 +287,13 @@ export class CallLogDispatcher {
   private describeFailure(failure: BatchFailure): Error {
     const { total, delivered } = failure;
     const failures: readonly RecordFailure[] = failure.failures.length > 0 ? failure.failures : [{ index: 0, error: failure.cause }];
+    // Only close() aborts, so AbortedErrors alone mean the stop kept these records from the CRM.
+    if (this.closed && failures.every((entry) => entry.error instanceof AbortedError)) {
+      const tally = this.options.journal ? this.stopped.kept : this.stopped.lost;
+      tally.records += failures.length;
+      tally.msgs++;
+      if (this.options.journal) return new CallLogKeptOnStop(failures.length, delivered);
+    }
     const refused: RecordFailure[] = [];
     const unverified: RecordFailure[] = [];
     const other: RecordFailure[] = [];

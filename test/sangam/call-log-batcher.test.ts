@@ -373,6 +373,30 @@ describe('sangam/call-log-batcher', () => {
     await later;
   });
 
+  it('cancelQueued fails what is queued, lets what is in flight finish, keeps the order and starts nothing more', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 2, windowMs: 60_000, concurrency: 1 });
+    const log: string[] = [];
+    const inFlight = track(submitting(subject, 'ivr-1', records('a', 'b')), 'a+b', log);
+    const split = track(submitting(subject, 'ivr-1', records('c', 'd', 'e')), 'c+d+e', log);
+    await sender.waitForBatches(1);
+    const stop = new Error('stopped');
+    const taken = subject.cancelQueued(stop);
+    assert.deepEqual(taken.map((record) => record.json), records('c', 'd', 'e').map((record) => record.json));
+    await tick();
+    assert.deepEqual(log, [], 'the cancelled submission waits for the one before it');
+    sender.batches[0].answer();
+    assert.deepEqual(await inFlight, [resultOf('a'), resultOf('b')]);
+    const failure = await split.catch((error: unknown) => error);
+    assert.ok(failure instanceof BatchFailure);
+    assert.equal(failure.cause, stop);
+    assert.deepEqual(failure.failures.map((entry) => entry.index), [0, 1, 2]);
+    assert.deepEqual(log, ['a+b ok', 'c+d+e failed']);
+    await subject.whenIdle();
+    assert.equal(sender.batches.length, 1, 'nothing queued was sent');
+    assert.throws(() => subject.submit('ivr-1', records('f'), () => undefined), /cancelled/);
+  });
+
   it('whenIdle resolves at once when idle and otherwise once every record is answered', async () => {
     const sender = new ControlledSender();
     const subject = batcher(sender, { maxBatchSize: 1, concurrency: 1 });
