@@ -363,6 +363,22 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
       assert.equal(standIn.requests[10]!.form.From, '+919800000002');
     });
 
+    it('refuses before the account\'s rate pacer: refused msgs take none of its turns', async () => {
+      // A burst of 60 a minute: 60 refused msgs, then 60 allowed ones from 60 agents, none waits.
+      await load({ config: { rateLimit: 60 } });
+      const pacer = (helper.getNode('cfg') as unknown as { exotelAccount: ExotelAccount }).exotelAccount.pacer;
+      for (let i = 0; i < 60; i++) send({ from: AGENT, to: '+447700900123' });
+      for (let i = 0; i < 60; i++) send({ from: `+9198000${String(i).padStart(5, '0')}`, to: CUSTOMER });
+      let maxWaiting = 0;
+      while (observed.out.length + observed.caught.length < 120 && maxWaiting === 0) {
+        maxWaiting = Math.max(maxWaiting, pacer.waiting);
+        await pause(5);
+      }
+      assert.equal(maxWaiting, 0, 'allowed calls waited for turns the refused ones took');
+      assert.equal(observed.caught.length, 60);
+      assert.equal(standIn.requests.length, 60);
+    });
+
     it('takes the cap from the node: 2 refuses the third call, 0 turns it off', async () => {
       await load({ node: { maxCallsPerAgentPerMinute: '2' } });
       send({ from: AGENT, to: CUSTOMER });
