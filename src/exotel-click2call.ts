@@ -1,14 +1,20 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { type ClickToCallDefaults, type ConnectParams, resolveConnectParams } from './exotel/connect-request';
+import { AgentCallCap, CallRefusedError, DialPolicy, resolveAgentFrom } from './exotel/dial-policy';
 import { AbortedError, RemoteError, excerpt } from './lib/errors';
 import { createStopController } from './lib/http';
 import type { ExotelConfigNode } from './red/exotel-types';
+import type { SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
 
 interface Click2CallDef extends NodeDef, ClickToCallDefaults {
   /** Id of an exotel-config. */
   account: string;
+  /** Optional id of a sangam-config whose agent directory resolves `from`. */
+  server?: string;
+  allowedPrefixes?: unknown;
+  maxCallsPerAgentPerMinute?: unknown;
 }
 
 /** Statuses the catalog has a short meaning for (`exotel-click2call.status.http<code>`). */
@@ -28,7 +34,20 @@ export = function register(RED: NodeAPI): void {
     const status = new StatusReporter(node, RED._, 'exotel-click2call');
     const config = RED.nodes.getNode(def.account) as ExotelConfigNode | null;
     const account = config?.exotelAccount;
-    const setupError = account ? undefined : whyUnusable(config, 'exotel-config');
+    // What it may dial, and how often per agent: refused before the rate pacer and any request.
+    let policy: DialPolicy | undefined;
+    let cap: AgentCallCap | undefined;
+    let settingsError: string | undefined;
+    try {
+      policy = DialPolicy.parse(def.allowedPrefixes);
+      cap = AgentCallCap.parse(def.maxCallsPerAgentPerMinute);
+    } catch (error) {
+      settingsError = (error as Error).message;
+    }
+    // `from` may name an agent of this sangam-config's directory (a redeployed config restarts this node).
+    const server = def.server ? (RED.nodes.getNode(def.server) as SangamConfigNode | null) : undefined;
+    const serverError = server === null ? 'the selected sangam-config (server) does not exist' : undefined;
+    const setupError = account ? (settingsError ?? serverError) : whyUnusable(config, 'exotel-config');
     if (setupError) status.now({ kind: 'config', reason: excerpt(setupError, 60) });
     else status.now({ kind: 'idle' });
 
@@ -41,6 +60,10 @@ export = function register(RED: NodeAPI): void {
     let whenIdle: Array<() => void> = [];
 
     const reasonFor = (error: Error): { reason: string; statusCode?: number } => {
+      if (error instanceof CallRefusedError) {
+        const { refusal } = error;
+        return { reason: refusal.kind === 'prefix' ? RED._('exotel-click2call.status.refusedPrefix', { prefix: refusal.prefix }) : RED._('exotel-click2call.status.refusedCap', { max: refusal.max }) };
+      }
       const statusCode = error instanceof RemoteError ? error.statusCode : undefined;
       if (statusCode !== undefined && TRANSLATED_STATUSES.has(statusCode)) {
         return { reason: RED._(`exotel-click2call.status.http${statusCode}`), statusCode };
@@ -55,15 +78,19 @@ export = function register(RED: NodeAPI): void {
     };
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
-      if (!account) {
+      if (!account || !policy || !cap || setupError) {
         status.now({ kind: 'config', reason: excerpt(setupError ?? '', 60) });
         done(notConfiguredError('exotel-click2call', setupError));
         return;
       }
       let params: ConnectParams;
       try {
-        // Checked before anything is sent: a bad number must not cost a call.
-        params = resolveConnectParams(msg.payload, def, account.callerId);
+        // Checked before anything is sent: a bad number, a forbidden destination or an agent over
+        // the cap must not cost a call (nor a turn of the account's rate pacer).
+        const payload = server ? resolveAgentFrom(msg.payload, server.agents, server.configError) : msg.payload;
+        params = resolveConnectParams(payload, def, account.callerId);
+        policy.check(params.to);
+        cap.take(params.from);
       } catch (error) {
         status.now({ kind: 'error', ...reasonFor(error as Error) });
         done(error as Error);

@@ -6,11 +6,13 @@ import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCre
 import { ClosingGate } from './lib/closing-gate';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
+import { AgentDirectory } from './sangam/agent-directory';
 import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-connection';
 
 interface SangamConfigDef extends NodeDef, SangamConfigProperties {
   outbox?: unknown;
   outboxMaxRecords?: unknown;
+  agents?: unknown;
 }
 
 /**
@@ -28,6 +30,7 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     node.closingGate = new ClosingGate();
     try {
+      node.agents = new AgentDirectory(def.agents ?? []);
       node.connection = openSangamConnection(def, node.credentials?.token);
       if (readBoolean(def.outbox, true)) {
         const userDir = (RED.settings as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');

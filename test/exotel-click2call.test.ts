@@ -6,6 +6,7 @@ import { ExotelStandIn } from '../dev/standins/exotel';
 import type { ExotelAccount } from '../src/exotel/account';
 import exotelConfigNode = require('../src/exotel-config');
 import exotelClick2CallNode = require('../src/exotel-click2call');
+import sangamConfigNode = require('../src/sangam-config');
 import { ACCOUNT_SID, API_KEY, API_TOKEN, BASIC_AUTH, assertNoSecret } from './exotel/support';
 import { catchNode, helper, loggedText, onTab, pause, statusNode } from './support/node-red';
 import { watchSends } from './support/runtime-watch';
@@ -47,9 +48,17 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
 
   /** Loads config + click2call + Catch + Status, wiring each to a helper node that records what arrives. */
   async function load(
-    options: { config?: Record<string, unknown>; node?: Record<string, unknown>; credentials?: Record<string, string> } = {},
+    options: {
+      config?: Record<string, unknown>;
+      node?: Record<string, unknown>;
+      credentials?: Record<string, string>;
+      /** Properties of a sangam-config `crm` (no outbox, nothing sent to it) that the node's `server` names. */
+      server?: Record<string, unknown>;
+    } = {},
   ): Promise<void> {
+    const crm = options.server ? [{ id: 'crm', type: 'sangam-config', domain: 'http://127.0.0.1:9', outbox: false, ...options.server }] : [];
     const flow = onTab(
+      ...crm,
       {
         id: 'cfg',
         type: 'exotel-config',
@@ -62,15 +71,15 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
         timeout: 2000,
         ...options.config,
       },
-      { id: 'c2c', type: 'exotel-click2call', account: 'cfg', wires: [['out']], ...options.node },
+      { id: 'c2c', type: 'exotel-click2call', account: 'cfg', ...(options.server ? { server: 'crm' } : {}), wires: [['out']], ...options.node },
       { id: 'out', type: 'helper' },
       { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper' },
       { id: 'statusWatcher', type: 'status', scope: null, wires: [['statuses']] },
       { id: 'statuses', type: 'helper' },
     );
-    const credentials = { cfg: options.credentials ?? { apiKey: API_KEY, apiToken: API_TOKEN } };
-    await helper.load([withCatalog, exotelConfigNode, exotelClick2CallNode, catchNode, statusNode], flow, credentials);
+    const credentials = { cfg: options.credentials ?? { apiKey: API_KEY, apiToken: API_TOKEN }, crm: { token: 'crm-token-unused' } };
+    await helper.load([withCatalog, exotelConfigNode, sangamConfigNode, exotelClick2CallNode, catchNode, statusNode], flow, credentials);
     observed = { out: [], caught: [], statuses: [] };
     helper.getNode('out').on('input', (msg) => observed.out.push(msg));
     helper.getNode('caught').on('input', (msg) => observed.caught.push(msg as unknown as Observed['caught'][number]));
@@ -238,7 +247,8 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
 
   it('paces a burst over the account\'s rate limit: the extra requests wait their turn and none fails', async () => {
     // 60 a minute: a burst of 60, then one a second.
-    await load({ config: { rateLimit: 60 } });
+    // One agent: the per-agent cap (10 a minute by default) is turned off for this burst.
+    await load({ config: { rateLimit: 60 }, node: { maxCallsPerAgentPerMinute: '0' } });
     const count = 63;
     const sentAt = Date.now();
     for (let i = 0; i < count; i++) send({ from: AGENT, to: CUSTOMER, customField: `n${i}` });
@@ -254,7 +264,7 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
 
   it('on close, abandons requests waiting for the rate pacer: they are never sent, not even once the pacer would have let them go', async () => {
     // 60 a minute: a burst of 60, then one a second; the 61st and 62nd wait (until 1 s and 2 s).
-    await load({ config: { rateLimit: 60 } });
+    await load({ config: { rateLimit: 60 }, node: { maxCallsPerAgentPerMinute: '0' } });
     const pacer = (helper.getNode('cfg') as unknown as { exotelAccount: ExotelAccount }).exotelAccount.pacer;
     const sends = watchSends();
     const queuedAt = Date.now();
@@ -291,5 +301,171 @@ describe('exotel-click2call in a Node-RED runtime, against the Exotel stand-in',
     assert.ok(shown.some((s) => s?.fill === 'red' && s.text?.startsWith('config: subdomain "http://exotel.example.com" uses plain http')), JSON.stringify(shown));
     observed.statuses.push(...shown.map((s) => ({ status: s ?? {} })));
     assert.equal(standIn.requests.length, 0);
+  });
+
+  describe('what it refuses to dial (allowedPrefixes, maxCallsPerAgentPerMinute)', () => {
+    const redTexts = (): Array<string | undefined> => observed.statuses.filter((msg) => msg.status.fill === 'red').map((msg) => msg.status.text);
+
+    it('refuses a destination outside the default +91 before anything is sent, naming its prefix and the setting; national numbers go', async () => {
+      await load();
+      assert.match(
+        await caughtMessage({ from: AGENT, to: '+44 7700 900123' }),
+        /^ValidationError: payload\.to: a number with prefix \+44 \(\+44770…\) may not be dialled: it is outside allowedPrefixes \(\+91\)/,
+      );
+      assert.match(await caughtMessage({ from: AGENT, to: '00882361234567' }), /prefix \+882 .*allowedPrefixes \(\+91\)/);
+      assert.match(await caughtMessage({ from: AGENT, to: '+18005550100' }), /prefix \+1 .*allowedPrefixes \(\+91\)/);
+      assert.equal(standIn.requests.length, 0, 'nothing reached Exotel');
+      assert.equal(observed.out.length, 0);
+      assert.ok(observed.caught.every((msg) => msg.error.source?.id === 'c2c'));
+      assert.ok(redTexts().includes('refused: +44 outside allowedPrefixes'), JSON.stringify(redTexts()));
+      // National spellings of Indian numbers: leading 0, 10 digits, toll-free 1800 without the 0.
+      for (const to of [CUSTOMER, '9876543210', '+91 98765 43210', '18001234567']) send({ from: AGENT, to });
+      await settled(7);
+      assert.equal(observed.caught.length, 3, JSON.stringify(observed.caught.slice(3)));
+      assert.deepEqual(standIn.requests.map((r) => r.form.To), ['09876543210', '9876543210', '+919876543210', '18001234567']);
+    });
+
+    it('dials what the list allows: more countries, narrower prefixes, or * for anywhere', async () => {
+      await load({ node: { allowedPrefixes: '+91, +44' } });
+      send({ from: AGENT, to: '+447700900123' });
+      await settled(1);
+      assert.match(await caughtMessage({ from: AGENT, to: '+14155550100' }), /prefix \+1 .*allowedPrefixes \(\+91, \+44\)/);
+      await helper.unload();
+      await load({ node: { allowedPrefixes: '+9180' } });
+      send({ from: AGENT, to: '08012345678' });
+      await settled(1);
+      assert.match(await caughtMessage({ from: AGENT, to: CUSTOMER }), /prefix \+91 .*allowedPrefixes \(\+9180\)/);
+      await helper.unload();
+      await load({ node: { allowedPrefixes: '*' } });
+      send({ from: AGENT, to: '+882361234567' });
+      await settled(1);
+      assert.equal(observed.caught.length, 0, JSON.stringify(observed.caught));
+      assert.deepEqual(standIn.requests.map((r) => r.form.To), ['+447700900123', '08012345678', '+882361234567']);
+    });
+
+    it('refuses an agent\'s 11th call within a minute (nothing sent) while another agent still goes', async () => {
+      await load();
+      for (let i = 0; i < 10; i++) send({ from: AGENT, to: CUSTOMER, customField: `n${i}` });
+      await settled(10);
+      assert.equal(observed.caught.length, 0, JSON.stringify(observed.caught));
+      assert.match(
+        await caughtMessage({ from: AGENT, to: CUSTOMER }),
+        /^ValidationError: payload\.from: 10 call\(s\) were already placed for this agent \(\+919812345678\) in the last minute \(maxCallsPerAgentPerMinute 10\); the next is allowed in \d+ s$/,
+      );
+      // The same agent written nationally is the same agent.
+      assert.match(await caughtMessage({ from: '09812345678', to: CUSTOMER }), /maxCallsPerAgentPerMinute 10/);
+      assert.equal(standIn.requests.length, 10, 'the refused calls were not sent');
+      assert.ok(redTexts().includes('refused: agent over 10 calls a minute'), JSON.stringify(redTexts()));
+      send({ from: '+919800000002', to: CUSTOMER });
+      await settled(13);
+      assert.equal(observed.caught.length, 2);
+      assert.equal(standIn.requests.length, 11);
+      assert.equal(standIn.requests[10]!.form.From, '+919800000002');
+    });
+
+    it('refuses before the account\'s rate pacer: refused msgs take none of its turns', async () => {
+      // A burst of 60 a minute: 60 refused msgs, then 60 allowed ones from 60 agents, none waits.
+      await load({ config: { rateLimit: 60 } });
+      const pacer = (helper.getNode('cfg') as unknown as { exotelAccount: ExotelAccount }).exotelAccount.pacer;
+      for (let i = 0; i < 60; i++) send({ from: AGENT, to: '+447700900123' });
+      for (let i = 0; i < 60; i++) send({ from: `+9198000${String(i).padStart(5, '0')}`, to: CUSTOMER });
+      let maxWaiting = 0;
+      while (observed.out.length + observed.caught.length < 120 && maxWaiting === 0) {
+        maxWaiting = Math.max(maxWaiting, pacer.waiting);
+        await pause(5);
+      }
+      assert.equal(maxWaiting, 0, 'allowed calls waited for turns the refused ones took');
+      assert.equal(observed.caught.length, 60);
+      assert.equal(standIn.requests.length, 60);
+    });
+
+    it('takes the cap from the node: 2 refuses the third call, 0 turns it off', async () => {
+      await load({ node: { maxCallsPerAgentPerMinute: '2' } });
+      send({ from: AGENT, to: CUSTOMER });
+      send({ from: AGENT, to: CUSTOMER });
+      await settled(2);
+      assert.match(await caughtMessage({ from: AGENT, to: CUSTOMER }), /^ValidationError: payload\.from: 2 call\(s\) .*\(maxCallsPerAgentPerMinute 2\)/);
+      assert.equal(standIn.requests.length, 2);
+      await helper.unload();
+      await load({ node: { maxCallsPerAgentPerMinute: 0 } });
+      for (let i = 0; i < 15; i++) send({ from: AGENT, to: CUSTOMER });
+      await settled(15);
+      assert.equal(observed.caught.length, 0, JSON.stringify(observed.caught));
+      assert.equal(standIn.requests.length, 17);
+    });
+
+    it('is misconfigured by invalid settings: the status says so and each msg reaches Catch with the reason, nothing sent', async () => {
+      const cases: Array<[Record<string, unknown>, RegExp]> = [
+        [{ allowedPrefixes: '91, +44' }, /^ConfigError: exotel-click2call is not configured: allowedPrefixes: "91," is not an E\.164 prefix|^ConfigError: exotel-click2call is not configured: allowedPrefixes: "91" is not an E\.164 prefix/],
+        [{ allowedPrefixes: '+91, *' }, /^ConfigError: exotel-click2call is not configured: allowedPrefixes: "\*" is not an E\.164 prefix/],
+        [{ maxCallsPerAgentPerMinute: 'ten' }, /^ConfigError: exotel-click2call is not configured: maxCallsPerAgentPerMinute must be a whole number from 0 \(no cap\) to 10000, not "ten"$/],
+        [{ maxCallsPerAgentPerMinute: -1 }, /^ConfigError: exotel-click2call is not configured: maxCallsPerAgentPerMinute must be a whole number .* not -1$/],
+        [{ server: 'no-such-config' }, /^ConfigError: exotel-click2call is not configured: the selected sangam-config \(server\) does not exist$/],
+      ];
+      for (const [node, message] of cases) {
+        await load({ node });
+        assert.match(await caughtMessage({ from: AGENT, to: CUSTOMER }), message);
+        assert.match(await caughtMessage({ from: AGENT, to: CUSTOMER }), message, 'every msg, not only the first');
+        const statusSpy = helper.getNode('c2c').status as unknown as { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ fill?: string; text?: string }> }> };
+        const shown = statusSpy.getCalls().filter((call) => call.thisValue.id === 'c2c').map((call) => call.args[0]);
+        assert.ok(shown.some((st) => st?.fill === 'red' && st.text?.startsWith('config: ')), JSON.stringify(shown));
+        await helper.unload();
+      }
+      assert.equal(standIn.requests.length, 0);
+      await load();
+    });
+  });
+
+  describe('from as an agent of the server\'s directory', () => {
+    const agents = [
+      { name: 'Asha', extension: '201', phone: '+91 98123 45678', userId: '19x5', email: 'asha@example.com' },
+      { name: 'Ravi', extension: '202', phone: '09800000002', userId: '19x6', email: 'ravi@example.com' },
+      { name: 'Desk', extension: '203', phone: '', userId: '', email: '' },
+    ];
+
+    it('dials the agent\'s phone for an extension, a userId or an email, and counts them as one agent', async () => {
+      await load({ server: { agents }, node: { maxCallsPerAgentPerMinute: '3' } });
+      send({ from: '201', to: CUSTOMER });
+      send({ phone: '19x5', to: CUSTOMER });
+      send({ from: 'Asha@Example.com', to: CUSTOMER });
+      send({ from: 202, to: CUSTOMER });
+      await settled(4);
+      assert.equal(observed.caught.length, 0, JSON.stringify(observed.caught));
+      assert.deepEqual(standIn.requests.map((r) => r.form.From).sort(), ['+919812345678', '+919812345678', '+919812345678', '09800000002']);
+      // Asha's 4th call, by her phone this time: the cap counts the number dialled, whatever named it.
+      assert.match(await caughtMessage({ from: '+919812345678', to: CUSTOMER }), /maxCallsPerAgentPerMinute 3/);
+      assert.match(await caughtMessage({ from: '201', to: CUSTOMER }), /maxCallsPerAgentPerMinute 3/);
+      // A phone number that is nobody's is dialled as given.
+      send({ from: '+919811111111', to: CUSTOMER });
+      await settled(7);
+      assert.equal(standIn.requests.length, 5);
+      assert.equal(standIn.requests[4]!.form.From, '+919811111111');
+    });
+
+    it('refuses an unknown agent or one without a phone with a clear error, nothing sent', async () => {
+      await load({ server: { agents } });
+      assert.equal(
+        await caughtMessage({ from: 'nobody@example.com', to: CUSTOMER }),
+        'ValidationError: payload.from: "nobody@example.com" is neither a phone number nor the extension, userId or email of an agent in the sangam-config\'s directory',
+      );
+      assert.match(await caughtMessage({ from: '299', to: CUSTOMER }), /^ValidationError: payload\.from: "299" is neither a phone number nor/);
+      assert.match(await caughtMessage({ from: '203', to: CUSTOMER }), /^ValidationError: payload\.from: agent "Desk" has no phone/);
+      assert.equal(standIn.requests.length, 0);
+    });
+
+    it('says why when the sangam-config\'s directory is invalid, and still dials plain phone numbers', async () => {
+      await load({ server: { agents: [{ name: 'A', extension: '201' }, { name: 'B', extension: '201' }] } });
+      assert.match(await caughtMessage({ from: '201', to: CUSTOMER }), /^ValidationError: payload\.from: "201" is not a phone number, and the sangam-config's agent directory is not available \(.*agents\[1\]\.extension/);
+      send({ from: AGENT, to: CUSTOMER });
+      await settled(2);
+      assert.equal(standIn.requests.length, 1);
+      assert.equal(standIn.requests[0]!.form.From, AGENT);
+    });
+
+    it('without a server, an extension is not a phone number', async () => {
+      await load();
+      assert.match(await caughtMessage({ from: '201', to: CUSTOMER }), /^ValidationError: payload\.from: "201" is not a phone number/);
+      assert.equal(standIn.requests.length, 0);
+    });
   });
 });

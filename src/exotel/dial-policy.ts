@@ -1,4 +1,6 @@
 import { ConfigError, ValidationError } from '../lib/errors';
+import type { Agent } from '../sangam/agent-directory';
+import { parsePhoneNumber, quote } from './phone';
 
 /**
  * What click-to-call may dial. A leaked click-to-call endpoint is toll fraud waiting to happen
@@ -23,16 +25,39 @@ const TWO_DIGIT_CODES = new Set([
 ]);
 
 /**
+ * Indian toll-free (1800) and shared-cost (1860) numbers are written nationally without a 0:
+ * 1800 plus 6 or 7 digits. Read as E.164 they would be North American (+1 800 ...), but an
+ * Indian Exotel account dials them in India, so that is how the policy must read them.
+ */
+const INDIAN_NON_GEOGRAPHIC = /^18[06]0\d{6,7}$/;
+
+/**
  * A checked phone number (digits, optionally after +, no separators: parsePhoneNumber's output)
- * in E.164 form: `+` kept, `00` (international access) becomes `+`, a leading 0 or 10 bare digits
- * are national Indian numbers; any other bare digits already start with their country code.
+ * in E.164 form, read the way an Indian Exotel account dials it: `+` kept, `00` (international
+ * access) becomes `+`; a leading 0, 10 bare digits, or a 1800/1860 number of 10 or 11 digits are
+ * national Indian numbers; any other bare digits already start with their country code. A North
+ * American 1-800 number must be written with +1 (or 001).
  */
 export function toE164(number: string): string {
   if (number.startsWith('+')) return number;
   if (number.startsWith('00')) return `+${number.slice(2)}`;
   if (number.startsWith('0')) return `+${HOME_COUNTRY_CODE}${number.slice(1)}`;
-  if (number.length === 10) return `+${HOME_COUNTRY_CODE}${number}`;
+  if (number.length === 10 || INDIAN_NON_GEOGRAPHIC.test(number)) return `+${HOME_COUNTRY_CODE}${number}`;
   return `+${number}`;
+}
+
+/**
+ * A call the dial policy or the cap refuses: a ValidationError (so Catch reads `ValidationError:
+ * ...`) that also says why in a few words, for the node's status.
+ */
+export class CallRefusedError extends ValidationError {
+  constructor(
+    message: string,
+    field: string,
+    readonly refusal: { kind: 'prefix'; prefix: string } | { kind: 'cap'; max: number },
+  ) {
+    super(message, field);
+  }
 }
 
 /** The country calling code of an E.164 number, with its +. */
@@ -85,10 +110,12 @@ export class DialPolicy {
     if (this.allowsAny) return;
     const e164 = toE164(to);
     for (const prefix of this.prefixes) if (e164.startsWith(prefix)) return;
-    throw new ValidationError(
-      `${field}: a number with prefix ${countryCode(e164)} (${e164.slice(0, 6)}…) may not be dialled: ` +
+    const prefix = countryCode(e164);
+    throw new CallRefusedError(
+      `${field}: a number with prefix ${prefix} (${e164.slice(0, 6)}…) may not be dialled: ` +
         `it is outside allowedPrefixes (${this.setting}); add its prefix to the node's allowedPrefixes to allow it`,
       field,
+      { kind: 'prefix', prefix },
     );
   }
 }
@@ -114,10 +141,11 @@ export class AgentCallCap {
 
   /** Reads the node's `maxCallsPerAgentPerMinute` setting: unset means 10; 0 means no cap. */
   static parse(setting: unknown, now?: () => number): AgentCallCap {
-    if (setting === undefined || setting === null || setting === '') {
+    if (setting === undefined || setting === null || (typeof setting === 'string' && setting.trim() === '')) {
       return new AgentCallCap(DEFAULT_MAX_CALLS_PER_AGENT_PER_MINUTE, now);
     }
-    const value = typeof setting === 'string' ? Number(setting.trim()) : setting;
+    // Only digits: Number() would read '  ' as 0 (no cap) and '0x10' as 16.
+    const value = typeof setting === 'string' ? (/^\s*\d+\s*$/.test(setting) ? Number(setting) : NaN) : setting;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 10_000) {
       throw new ConfigError(`maxCallsPerAgentPerMinute must be a whole number from 0 (no cap) to 10000, not ${JSON.stringify(setting)}`);
     }
@@ -144,10 +172,11 @@ export class AgentCallCap {
     }
     if (times.length >= this.maxPerMinute) {
       const waitS = Math.max(1, Math.ceil((times[0] + 60_000 - now) / 1000));
-      throw new ValidationError(
-        `${field}: ${this.maxPerMinute} call(s) were already placed for this agent in the last minute ` +
-          `(maxCallsPerAgentPerMinute); the next is allowed in ${waitS} s`,
+      throw new CallRefusedError(
+        `${field}: ${this.maxPerMinute} call(s) were already placed for this agent (${toE164(from)}) in the last minute ` +
+          `(maxCallsPerAgentPerMinute ${this.maxPerMinute}); the next is allowed in ${waitS} s`,
         field,
+        { kind: 'cap', max: this.maxPerMinute },
       );
     }
     times.push(now);
@@ -165,5 +194,56 @@ export class AgentCallCap {
     for (const [key, times] of this.calls) {
       if (times.length === 0 || now - times[times.length - 1] >= 60_000) this.calls.delete(key);
     }
+  }
+}
+
+/** What click-to-call needs of a sangam-config's agent directory. */
+export interface AgentLookup {
+  resolve(reference: string): Agent | undefined;
+}
+
+/**
+ * Click-to-call's `from` (or `phone`) when the node names a sangam-config: an agent's extension,
+ * userId or email (or one of the directory's phones) is replaced by that agent's phone; a phone
+ * number that is no agent's is dialled as given. Returns the payload to check and send (a copy when
+ * `from` changed, so the msg's own payload is left alone). Throws a ValidationError naming the
+ * field for a reference that is neither an agent nor a phone number, or an agent without a phone.
+ * `unavailable` says why there is no directory (the sangam-config's problem), when there is none.
+ */
+export function resolveAgentFrom(payload: unknown, directory: AgentLookup | undefined, unavailable?: string): unknown {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return payload;
+  const input = payload as Record<string, unknown>;
+  const field = isUnset(input.from) && !isUnset(input.phone) ? 'phone' : 'from';
+  const reference = input[field];
+  if (typeof reference !== 'string' && typeof reference !== 'number') return payload;
+  const text = String(reference);
+  const agent = directory?.resolve(text);
+  if (!agent) {
+    if (isPhoneNumber(text)) return payload;
+    const why = directory
+      ? 'neither a phone number nor the extension, userId or email of an agent in the sangam-config\'s directory'
+      : `not a phone number, and the sangam-config's agent directory is not available${unavailable ? ` (${unavailable})` : ''}`;
+    throw new ValidationError(`payload.${field}: ${quote(text)} is ${why}`, `payload.${field}`);
+  }
+  if (agent.phone === '') {
+    throw new ValidationError(
+      `payload.${field}: agent ${quote(agent.name || text)} has no phone in the sangam-config's directory`,
+      `payload.${field}`,
+    );
+  }
+  // `phone` is read only when `from` is unset: the resolved number goes to `from`.
+  return { ...input, from: agent.phone, phone: undefined };
+}
+
+function isUnset(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+function isPhoneNumber(text: string): boolean {
+  try {
+    parsePhoneNumber(text, 'from');
+    return true;
+  } catch {
+    return false;
   }
 }

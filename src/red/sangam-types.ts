@@ -2,6 +2,7 @@ import type { Node } from 'node-red';
 import type { SangamConnection } from '../sangam/sangam-connection';
 import type { CallLogOutbox } from '../sangam/call-log-outbox';
 import type { ClosingGate } from '../lib/closing-gate';
+import type { AgentDirectory } from '../sangam/agent-directory';
 
 /** What a sangam-config node offers the worker nodes that use it. */
 export interface SangamCredentials {
@@ -16,6 +17,8 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
   outbox?: CallLogOutbox;
   /** Worker nodes join it: the outbox and connections close only after they did. */
   closingGate: ClosingGate;
+  /** The agent directory (extension / phone / userId / email -> agent); undefined when invalid. */
+  agents?: AgentDirectory;
 }
 
 /** Emitted by a sangam-config node when the number of call-log records waiting in its outbox changes. */

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { ConfigError, ValidationError } from '../../src/lib/errors';
-import { AgentCallCap, DialPolicy, countryCode, toE164 } from '../../src/exotel/dial-policy';
+import { AgentDirectory } from '../../src/sangam/agent-directory';
+import { AgentCallCap, CallRefusedError, DialPolicy, countryCode, resolveAgentFrom, toE164 } from '../../src/exotel/dial-policy';
 
 describe('exotel/dial-policy', () => {
   describe('toE164', () => {
@@ -11,6 +12,20 @@ describe('exotel/dial-policy', () => {
       assert.equal(toE164('9876543210'), '+919876543210');
       assert.equal(toE164('919876543210'), '+919876543210');
       assert.equal(toE164('447700900123'), '+447700900123');
+    });
+
+    it('reads Indian toll-free and shared-cost numbers written nationally (1800/1860, no 0) as +91, not +1', () => {
+      assert.equal(toE164('18001234567'), '+9118001234567');
+      assert.equal(toE164('1800123456'), '+911800123456');
+      assert.equal(toE164('18601234567'), '+9118601234567');
+      // A North American 1-800 number is written with its country code.
+      assert.equal(toE164('+18005550100'), '+18005550100');
+      assert.equal(toE164('0018005550100'), '+18005550100');
+      // Other bare 1... numbers keep reading as +1.
+      assert.equal(toE164('14155550100'), '+14155550100');
+      const policy = DialPolicy.parse(undefined);
+      policy.check('18001234567');
+      assert.throws(() => policy.check('+18005550100'), /prefix \+1 /);
     });
   });
 
@@ -42,7 +57,10 @@ describe('exotel/dial-policy', () => {
       assert.throws(
         () => policy.check('+882361234567'),
         (error: Error) =>
-          error instanceof ValidationError &&
+          error instanceof CallRefusedError &&
+          error.name === 'ValidationError' &&
+          error.refusal.kind === 'prefix' &&
+          error.refusal.prefix === '+882' &&
           error.field === 'payload.to' &&
           /prefix \+882 /.test(error.message) &&
           /allowedPrefixes \(\+91, \+1800\)/.test(error.message),
@@ -81,7 +99,11 @@ describe('exotel/dial-policy', () => {
       }
       assert.throws(
         () => cap.take('+919876543210'),
-        (error: Error) => error instanceof ValidationError && /10 call\(s\)/.test(error.message) && /in 50 s/.test(error.message),
+        (error: Error) =>
+          error instanceof CallRefusedError &&
+          error.refusal.kind === 'cap' &&
+          /10 call\(s\)/.test(error.message) &&
+          /in 50 s/.test(error.message),
       );
       // Another agent is not affected.
       cap.take('+919812345678');
@@ -118,6 +140,45 @@ describe('exotel/dial-policy', () => {
       assert.throws(() => AgentCallCap.parse('ten'), /maxCallsPerAgentPerMinute must be a whole number/);
       assert.throws(() => AgentCallCap.parse(-1), ConfigError);
       assert.equal(AgentCallCap.parse('25').maxPerMinute, 25);
+      assert.equal(AgentCallCap.parse(' 25 ').maxPerMinute, 25);
+      // Blank is the default, not 0 (Number('  ') is 0: that would have turned the cap off).
+      assert.equal(AgentCallCap.parse('  ').maxPerMinute, 10);
+      assert.throws(() => AgentCallCap.parse('0x10'), ConfigError);
+      assert.throws(() => AgentCallCap.parse('1e3'), ConfigError);
+      assert.throws(() => AgentCallCap.parse(2.5), ConfigError);
+      assert.throws(() => AgentCallCap.parse(10_001), ConfigError);
+    });
+  });
+
+  describe('resolveAgentFrom', () => {
+    const directory = new AgentDirectory([
+      { name: 'Asha', extension: '201', phone: '+91 98123 45678', userId: '19x5', email: 'Asha@Example.com' },
+      { name: 'Ravi', extension: '202', phone: '', userId: '19x6', email: '' },
+    ]);
+
+    it('replaces an extension, userId or email (from or phone) with the agent\'s phone, leaving the msg\'s payload alone', () => {
+      for (const from of ['201', '19x5', 'asha@example.com', 201]) {
+        const payload = { from, to: '09876543210' };
+        assert.deepEqual(resolveAgentFrom(payload, directory), { from: '+91 98123 45678', to: '09876543210', phone: undefined });
+        assert.equal(payload.from, from);
+      }
+      assert.equal((resolveAgentFrom({ phone: '201', to: '09876543210' }, directory) as { from: string }).from, '+91 98123 45678');
+    });
+
+    it('dials a phone number that is no agent\'s as given, and leaves non-objects to the payload check', () => {
+      const payload = { from: '+919800000001', to: '09876543210' };
+      assert.equal(resolveAgentFrom(payload, directory), payload);
+      assert.equal(resolveAgentFrom('x', directory), 'x');
+    });
+
+    it('refuses an unknown reference and an agent without a phone, naming the field', () => {
+      assert.throws(
+        () => resolveAgentFrom({ from: 'nobody@example.com', to: '1' }, directory),
+        (error: Error) => error instanceof ValidationError && error.field === 'payload.from' && /"nobody@example.com" is neither a phone number nor the extension, userId or email of an agent/.test(error.message),
+      );
+      assert.throws(() => resolveAgentFrom({ phone: '299', to: '1' }, directory), /^ValidationError: payload\.phone: "299"/);
+      assert.throws(() => resolveAgentFrom({ from: '202', to: '1' }, directory), /agent "Ravi" has no phone/);
+      assert.throws(() => resolveAgentFrom({ from: '201', to: '1' }, undefined, 'agents[0].phone "x" has no digits'), /agent directory is not available \(agents\[0\]\.phone "x" has no digits\)/);
     });
   });
 });
