@@ -11,6 +11,7 @@
  * Every outside service can be real instead (see USAGE below): set its variables and the
  * stand-in for it is not started.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import * as net from 'node:net';
@@ -29,8 +30,10 @@ const USAGE = `Environment (all optional):
   SANGAM_IVR_NAME      ivr-name sent to the CRM (demo-ivr)
   EXOTEL_SUBDOMAIN     real Exotel (api.exotel.com or api.in.exotel.com); unset: the stand-in on EXOTEL_STANDIN_PORT (8090)
   EXOTEL_SID, EXOTEL_KEY, EXOTEL_TOKEN, EXOTEL_CALLER_ID   the account (required with EXOTEL_SUBDOMAIN)
-  EXOTEL_STATUS_CALLBACK_URL   where Exotel posts call ends (http://127.0.0.1:<NODE_RED_PORT>/exotel/status-callback;
-                       a real Exotel needs a public URL)
+  SANGAM_WEBHOOK_SECRET  the shared secret the examples' HTTP endpoints require (at least 16 characters);
+                       unset: a random one for this run, printed at start
+  EXOTEL_STATUS_CALLBACK_URL   where Exotel posts call ends (http://127.0.0.1:<NODE_RED_PORT>/exotel/status-callback?token=<secret>;
+                       a real Exotel needs a public URL, with ?token=<SANGAM_WEBHOOK_SECRET>)
   MQTT_HOST, MQTT_PORT a real broker; unset: an in-process aedes broker on MQTT_PORT (1883)
   DEMO_TRAFFIC=0       no generated traffic (send your own). Off by default when SANGAM_DOMAIN or
                        EXOTEL_SUBDOMAIN point at a real service (fake calls must not reach a real CRM);
@@ -46,6 +49,9 @@ interface DemoSettings {
     | { standInPort: number; sid: string; apiKey: string; apiToken: string; callerId: string };
   mqtt: { host: string; port: number; external: boolean };
   statusCallbackUrl: string;
+  /** SANGAM_WEBHOOK_SECRET, or one made for this run. */
+  webhookSecret: string;
+  webhookSecretGenerated: boolean;
   traffic: boolean;
   /** Click-to-calls only against the stand-in: a real Exotel would ring the generator's made-up numbers. */
   trafficClickToCalls: boolean;
@@ -85,13 +91,21 @@ export function readDemoSettings(env: NodeJS.ProcessEnv): DemoSettings {
         apiToken: env.EXOTEL_TOKEN || 'demo-exotel-token',
         callerId: env.EXOTEL_CALLER_ID || '+918047112233',
       };
+  const givenSecret = env.SANGAM_WEBHOOK_SECRET;
+  if (givenSecret !== undefined && givenSecret !== '' && givenSecret.length < 16) {
+    throw new RangeError('SANGAM_WEBHOOK_SECRET must be at least 16 characters (the examples refuse every request with a shorter one)');
+  }
+  const webhookSecret = givenSecret || randomBytes(24).toString('hex');
   return {
     nodeRedPort,
     ivrName: env.SANGAM_IVR_NAME || 'demo-ivr',
     crm,
     exotel,
     mqtt: { host: env.MQTT_HOST || '127.0.0.1', port: portFrom(env, 'MQTT_PORT', 1883), external: Boolean(env.MQTT_HOST) },
-    statusCallbackUrl: env.EXOTEL_STATUS_CALLBACK_URL || `http://127.0.0.1:${nodeRedPort}/exotel/status-callback`,
+    statusCallbackUrl:
+      env.EXOTEL_STATUS_CALLBACK_URL || `http://127.0.0.1:${nodeRedPort}/exotel/status-callback?token=${encodeURIComponent(webhookSecret)}`,
+    webhookSecret,
+    webhookSecretGenerated: !givenSecret,
     traffic: env.DEMO_TRAFFIC === '1' || (env.DEMO_TRAFFIC !== '0' && !('domain' in crm) && !('subdomain' in exotel)),
     trafficClickToCalls: !('subdomain' in exotel),
   };
@@ -198,6 +212,7 @@ async function main(): Promise<void> {
         EXOTEL_SUBDOMAIN: subdomain,
         EXOTEL_CALLER_ID: settings.exotel.callerId,
         EXOTEL_STATUS_CALLBACK_URL: settings.statusCallbackUrl,
+        SANGAM_WEBHOOK_SECRET: settings.webhookSecret,
       },
       onLine: (line) => {
         if (/\[(warn|error)\]/.test(line) && !/Projects disabled|Encrypted credentials not found/.test(line)) console.log(`  node-red: ${line}`);
@@ -218,6 +233,7 @@ async function main(): Promise<void> {
       traffic = new TrafficGenerator({
         mqttUrl: `mqtt://${settings.mqtt.host}:${settings.mqtt.port}`,
         nodeRedUrl: nodeRed.url,
+        webhookSecret: settings.webhookSecret,
         clickToCallEveryMs: settings.trafficClickToCalls ? 5_000 : 0,
         log: (line) => console.log(`  ${line}`),
       });
@@ -248,6 +264,11 @@ function printBanner(editorUrl: string, crm: SangamCrmStandIn | undefined, exote
     settings.traffic
       ? `traffic: an ended call every 0.7 s, a ringing call every 2 s${settings.trafficClickToCalls ? ', a click-to-call every 5 s' : ''} (DEMO_TRAFFIC=0 turns it off)`
       : 'traffic generator off: publish to pbx/calls/ended or pbx/calls/ringing, POST /sangam/call-log or /sangam/click2call',
+    `shared secret of the HTTP endpoints (SANGAM_WEBHOOK_SECRET${settings.webhookSecretGenerated ? ', made for this run' : ''}): ${settings.webhookSecret}`,
+    '  e.g. curl -H "Authorization: Bearer <secret>" -H "Content-Type: application/json" \\',
+    `         -d '{"direction":"Inbound","enjay_lat_source_number":"+919812345678","enjay_lat_destination_number":"2001","call_status":"Held","date_start":"${new Date().toISOString()}","date_end":"${new Date().toISOString()}","logged_by":"IVR"}' \\`,
+    `         ${editorUrl}/sangam/call-log`,
+    '  (or ?token=<secret> in the URL; without it: 401)',
     'Ctrl-C stops everything.   (npm start -- --help lists the environment variables)',
     '',
   ];

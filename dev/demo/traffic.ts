@@ -12,6 +12,8 @@ export interface TrafficOptions {
   mqttUrl: string;
   /** Node-RED's base URL, e.g. http://127.0.0.1:1880 */
   nodeRedUrl: string;
+  /** SANGAM_WEBHOOK_SECRET: sent as `Authorization: Bearer` to the examples' HTTP endpoints. */
+  webhookSecret: string;
   endedEveryMs?: number;
   ringingEveryMs?: number;
   clickToCallEveryMs?: number;
@@ -108,7 +110,7 @@ export class TrafficGenerator {
   private async postClickToCall(): Promise<void> {
     const response = await fetch(`${this.options.nodeRedUrl}/sangam/click2call`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.webhookSecret}` },
       body: JSON.stringify({ from: this.pick(AGENT_PHONES), to: this.customerNumber() }),
     });
     const text = await response.text();
