@@ -31,6 +31,8 @@ const DOCUMENTED_ENV = new Set([
   'EXOTEL_SUBDOMAIN',
   'EXOTEL_CALLER_ID',
   'EXOTEL_STATUS_CALLBACK_URL',
+  'TWILIO_STATUS_CALLBACK_URL',
+  'TWILIO_VOICE_URL',
 ]);
 /** http in endpoints that rely on the Twilio request signature (sangam nodes' twilioAuthToken) instead of the shared secret. */
 const SIGNED_BY_TWILIO = /^\/twilio\//;
@@ -75,7 +77,7 @@ function userText(example: ExampleFile): Array<[string, string]> {
 describe('example files', () => {
   const all = examples();
 
-  it('are six flow exports, named for the Import > Examples menu and shipped in the package', () => {
+  it('are ten flow exports, named for the Import > Examples menu and shipped in the package', () => {
     assert.deepEqual(
       all.map((example) => example.title),
       [
@@ -85,6 +87,10 @@ describe('example files', () => {
         '04 - HTTP to click-to-call',
         '05 - Exotel status callback to call log',
         '06 - Scale-out with MQTT shared subscriptions',
+        '07 - Asterisk to call log and pop-up',
+        '08 - FreeSWITCH CDR to call log',
+        '09 - Twilio to call log and pop-up',
+        '10 - Exotel Passthru to call pop-up',
       ],
     );
     assert.ok(manifest.files?.includes('examples/**/*.json'), 'package.json "files" must ship examples/**/*.json');
@@ -183,6 +189,21 @@ describe('example files', () => {
     assert.equal(checks.size, 1, 'the shared-secret check differs between examples: change all copies together');
     const [func] = [...checks];
     assert.match(func!, /env\.get\('SANGAM_WEBHOOK_SECRET'\)|const NAME = 'SANGAM_WEBHOOK_SECRET';\s*const secret = env\.get\(NAME\)/);
+  });
+
+  it('use the native formats of each telephony system, without a function node to translate them', () => {
+    const formats = (title: string): string[] =>
+      all
+        .find((example) => example.title === title)!
+        .nodes.filter((node) => node.type === 'sangam-call-log' || node.type === 'sangam-notify')
+        .map((node) => `${node.type}:${String(node.inputFormat)}`)
+        .sort();
+    assert.deepEqual(formats('07 - Asterisk to call log and pop-up'), ['sangam-call-log:asterisk', 'sangam-notify:asterisk']);
+    assert.deepEqual(formats('08 - FreeSWITCH CDR to call log'), ['sangam-call-log:freeswitch']);
+    assert.deepEqual(formats('09 - Twilio to call log and pop-up'), ['sangam-call-log:twilio', 'sangam-notify:twilio']);
+    assert.deepEqual(formats('10 - Exotel Passthru to call pop-up'), ['sangam-notify:exotel']);
+    const twilio = all.find((example) => example.title.startsWith('09'))!.nodes.filter((node) => /^sangam-(call-log|notify)$/.test(node.type));
+    for (const node of twilio) assert.match(String(node.webhookUrl), /^\$\{TWILIO_[A-Z_]+_URL\}$/, `${node.id}: webhookUrl from the environment`);
   });
 
   it('share config nodes: a config node used by two examples is identical in both (import reuses it)', () => {

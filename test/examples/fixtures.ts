@@ -20,6 +20,8 @@ export const EXAMPLES_DIR = join(packageRoot(), 'examples');
 export const CRM_TOKEN = 'Tk-examples-7c1d-SECRET-93fa';
 /** The examples' shared secret (SANGAM_WEBHOOK_SECRET): what the telephony systems send. */
 export const WEBHOOK_SECRET = 'whs-examples-4b9e-SECRET-0d6c2a71';
+/** The Twilio account's auth token, typed into example 09's nodes (credential twilioAuthToken). */
+export const TWILIO_AUTH_TOKEN = 'twilio-auth-examples-SECRET-5e3f';
 export const EXOTEL_ACCOUNT = {
   sid: 'sangamexamples1',
   apiKey: 'key-examples-51a0',
@@ -41,6 +43,11 @@ export function flowsOf(...prefixes: string[]): FlowNode[] {
 export function credentialsFor(flows: ReadonlyArray<FlowNode>): NodeCredentials {
   const credentials: NodeCredentials = {};
   if (flows.some((node) => node.id === SANGAM_CONFIG_ID)) credentials[SANGAM_CONFIG_ID] = { token: CRM_TOKEN };
+  for (const node of flows) {
+    if ((node.type === 'sangam-call-log' || node.type === 'sangam-notify') && node.inputFormat === 'twilio') {
+      credentials[node.id] = { twilioAuthToken: TWILIO_AUTH_TOKEN };
+    }
+  }
   if (flows.some((node) => node.id === EXOTEL_CONFIG_ID)) {
     credentials[EXOTEL_CONFIG_ID] = { apiKey: EXOTEL_ACCOUNT.apiKey, apiToken: EXOTEL_ACCOUNT.apiToken };
   }
@@ -70,6 +77,9 @@ export function exampleEnv(services: ExampleServices, nodeRedPort: number): Reco
     EXOTEL_STATUS_CALLBACK_URL: `http://127.0.0.1:${nodeRedPort}/exotel/status-callback?token=${encodeURIComponent(secret ?? '')}`,
   };
   if (secret !== null) env.SANGAM_WEBHOOK_SECRET = secret;
+  // Example 09: the URLs as typed into Twilio's console, which Twilio signs.
+  env.TWILIO_STATUS_CALLBACK_URL = `http://127.0.0.1:${nodeRedPort}/twilio/status-callback`;
+  env.TWILIO_VOICE_URL = `http://127.0.0.1:${nodeRedPort}/twilio/voice`;
   if (services.mqttPort !== undefined) {
     env.MQTT_HOST = '127.0.0.1';
     env.MQTT_PORT = String(services.mqttPort);
