@@ -11,6 +11,7 @@
  * Every outside service can be real instead (see USAGE below): set its variables and the
  * stand-in for it is not started.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import * as net from 'node:net';
@@ -29,8 +30,12 @@ const USAGE = `Environment (all optional):
   SANGAM_IVR_NAME      ivr-name sent to the CRM (demo-ivr)
   EXOTEL_SUBDOMAIN     real Exotel (api.exotel.com or api.in.exotel.com); unset: the stand-in on EXOTEL_STANDIN_PORT (8090)
   EXOTEL_SID, EXOTEL_KEY, EXOTEL_TOKEN, EXOTEL_CALLER_ID   the account (required with EXOTEL_SUBDOMAIN)
-  EXOTEL_STATUS_CALLBACK_URL   where Exotel posts call ends (http://127.0.0.1:<NODE_RED_PORT>/exotel/status-callback;
-                       a real Exotel needs a public URL)
+  SANGAM_WEBHOOK_SECRET  the shared secret the examples' HTTP endpoints require (at least 16 characters);
+                       unset: a random one for this run, printed at start
+  EXOTEL_STATUS_CALLBACK_URL   where Exotel posts call ends (http://127.0.0.1:<NODE_RED_PORT>/exotel/status-callback?token=<secret>;
+                       a real Exotel needs a public URL, with ?token=<SANGAM_WEBHOOK_SECRET>)
+  TWILIO_AUTH_TOKEN    the auth token example 09's nodes check Twilio's signatures with (demo: a made-up one)
+  TWILIO_STATUS_CALLBACK_URL, TWILIO_VOICE_URL   the URLs as typed in Twilio's console (http://127.0.0.1:<NODE_RED_PORT>/twilio/...)
   MQTT_HOST, MQTT_PORT a real broker; unset: an in-process aedes broker on MQTT_PORT (1883)
   DEMO_TRAFFIC=0       no generated traffic (send your own). Off by default when SANGAM_DOMAIN or
                        EXOTEL_SUBDOMAIN point at a real service (fake calls must not reach a real CRM);
@@ -46,6 +51,10 @@ interface DemoSettings {
     | { standInPort: number; sid: string; apiKey: string; apiToken: string; callerId: string };
   mqtt: { host: string; port: number; external: boolean };
   statusCallbackUrl: string;
+  /** SANGAM_WEBHOOK_SECRET, or one made for this run. */
+  webhookSecret: string;
+  webhookSecretGenerated: boolean;
+  twilio: { authToken: string; statusCallbackUrl: string; voiceUrl: string };
   traffic: boolean;
   /** Click-to-calls only against the stand-in: a real Exotel would ring the generator's made-up numbers. */
   trafficClickToCalls: boolean;
@@ -85,13 +94,26 @@ export function readDemoSettings(env: NodeJS.ProcessEnv): DemoSettings {
         apiToken: env.EXOTEL_TOKEN || 'demo-exotel-token',
         callerId: env.EXOTEL_CALLER_ID || '+918047112233',
       };
+  const givenSecret = env.SANGAM_WEBHOOK_SECRET;
+  if (givenSecret !== undefined && givenSecret !== '' && givenSecret.length < 16) {
+    throw new RangeError('SANGAM_WEBHOOK_SECRET must be at least 16 characters (the examples refuse every request with a shorter one)');
+  }
+  const webhookSecret = givenSecret || randomBytes(24).toString('hex');
   return {
     nodeRedPort,
     ivrName: env.SANGAM_IVR_NAME || 'demo-ivr',
     crm,
     exotel,
     mqtt: { host: env.MQTT_HOST || '127.0.0.1', port: portFrom(env, 'MQTT_PORT', 1883), external: Boolean(env.MQTT_HOST) },
-    statusCallbackUrl: env.EXOTEL_STATUS_CALLBACK_URL || `http://127.0.0.1:${nodeRedPort}/exotel/status-callback`,
+    statusCallbackUrl:
+      env.EXOTEL_STATUS_CALLBACK_URL || `http://127.0.0.1:${nodeRedPort}/exotel/status-callback?token=${encodeURIComponent(webhookSecret)}`,
+    webhookSecret,
+    webhookSecretGenerated: !givenSecret,
+    twilio: {
+      authToken: env.TWILIO_AUTH_TOKEN || 'demo-twilio-auth-token',
+      statusCallbackUrl: env.TWILIO_STATUS_CALLBACK_URL || `http://127.0.0.1:${nodeRedPort}/twilio/status-callback`,
+      voiceUrl: env.TWILIO_VOICE_URL || `http://127.0.0.1:${nodeRedPort}/twilio/voice`,
+    },
     traffic: env.DEMO_TRAFFIC === '1' || (env.DEMO_TRAFFIC !== '0' && !('domain' in crm) && !('subdomain' in exotel)),
     trafficClickToCalls: !('subdomain' in exotel),
   };
@@ -198,6 +220,9 @@ async function main(): Promise<void> {
         EXOTEL_SUBDOMAIN: subdomain,
         EXOTEL_CALLER_ID: settings.exotel.callerId,
         EXOTEL_STATUS_CALLBACK_URL: settings.statusCallbackUrl,
+        SANGAM_WEBHOOK_SECRET: settings.webhookSecret,
+        TWILIO_STATUS_CALLBACK_URL: settings.twilio.statusCallbackUrl,
+        TWILIO_VOICE_URL: settings.twilio.voiceUrl,
       },
       onLine: (line) => {
         if (/\[(warn|error)\]/.test(line) && !/Projects disabled|Encrypted credentials not found/.test(line)) console.log(`  node-red: ${line}`);
@@ -207,10 +232,12 @@ async function main(): Promise<void> {
 
     // 06 is the scale-out variant of 01 + 03: deployed alongside them it would log every call twice.
     const examples = readExamples(join(root, 'examples'));
-    const flows = mergeExamples(['01', '02', '03', '04', '05'].map((prefix) => exampleByPrefix(examples, prefix)));
+    const flows = mergeExamples(['01', '02', '03', '04', '05', '07', '08', '09', '10'].map((prefix) => exampleByPrefix(examples, prefix)));
+    const twilioNodes = flows.filter((node) => /^sangam-(call-log|notify)$/.test(node.type) && node.inputFormat === 'twilio');
     await nodeRed.deploy(flows, {
       [SANGAM_CONFIG_ID]: { token: settings.crm.token },
       [EXOTEL_CONFIG_ID]: { apiKey: settings.exotel.apiKey, apiToken: settings.exotel.apiToken },
+      ...Object.fromEntries(twilioNodes.map((node) => [node.id, { twilioAuthToken: settings.twilio.authToken }])),
     });
 
     let traffic: TrafficGenerator | undefined;
@@ -218,6 +245,8 @@ async function main(): Promise<void> {
       traffic = new TrafficGenerator({
         mqttUrl: `mqtt://${settings.mqtt.host}:${settings.mqtt.port}`,
         nodeRedUrl: nodeRed.url,
+        webhookSecret: settings.webhookSecret,
+        twilioAuthToken: settings.twilio.authToken,
         clickToCallEveryMs: settings.trafficClickToCalls ? 5_000 : 0,
         log: (line) => console.log(`  ${line}`),
       });
@@ -237,7 +266,7 @@ async function main(): Promise<void> {
 function printBanner(editorUrl: string, crm: SangamCrmStandIn | undefined, exotel: ExotelStandIn | undefined, settings: DemoSettings): void {
   const lines = [
     '',
-    `Node-RED editor:  ${editorUrl}/   (tabs 01-05 are the package's examples)`,
+    `Node-RED editor:  ${editorUrl}/   (tabs 01-05 and 07-10 are the package's examples)`,
     '  open the debug sidebar (the bug icon, top right) to see call logs, pop-ups, placed calls and',
     '  status callbacks (the second delivery of each shows as {"skipped": true, "reason": "repeated status callback"})',
     crm
@@ -246,8 +275,13 @@ function printBanner(editorUrl: string, crm: SangamCrmStandIn | undefined, exote
     exotel ? `Exotel stand-in:    ${exotel.url}/__control/stats   (${exotel.url}/__control/calls)` : 'Exotel:            real account',
     `MQTT broker:        mqtt://${settings.mqtt.host}:${settings.mqtt.port}${settings.mqtt.external ? '' : ' (aedes, in this process)'}`,
     settings.traffic
-      ? `traffic: an ended call every 0.7 s, a ringing call every 2 s${settings.trafficClickToCalls ? ', a click-to-call every 5 s' : ''} (DEMO_TRAFFIC=0 turns it off)`
+      ? `traffic: an ended call every 0.7 s, a ringing call every 2 s${settings.trafficClickToCalls ? ', a click-to-call every 5 s' : ''}, and every 3 s one request from\n  Asterisk, FreeSWITCH, Twilio or Exotel Passthru in its own format (examples 07-10) (DEMO_TRAFFIC=0 turns it off)`
       : 'traffic generator off: publish to pbx/calls/ended or pbx/calls/ringing, POST /sangam/call-log or /sangam/click2call',
+    `shared secret of the HTTP endpoints (SANGAM_WEBHOOK_SECRET${settings.webhookSecretGenerated ? ', made for this run' : ''}): ${settings.webhookSecret}`,
+    '  e.g. curl -H "Authorization: Bearer <secret>" -H "Content-Type: application/json" \\',
+    `         -d '{"direction":"Inbound","enjay_lat_source_number":"+919812345678","enjay_lat_destination_number":"2001","call_status":"Held","date_start":"${new Date().toISOString()}","date_end":"${new Date().toISOString()}","logged_by":"IVR"}' \\`,
+    `         ${editorUrl}/sangam/call-log`,
+    '  (or ?token=<secret> in the URL; without it: 401)',
     'Ctrl-C stops everything.   (npm start -- --help lists the environment variables)',
     '',
   ];
@@ -265,8 +299,8 @@ function printSummary(crm: SangamCrmStandIn | undefined, exotel: ExotelStandIn |
     parts.push(`Exotel: ${exotel.stats.placed} calls placed, ${exotel.stats.callbacksDelivered} callbacks answered 200, ${exotel.stats.callbacksFailed} not`);
   }
   if (traffic) {
-    const { endedPublished, ringingPublished, clickToCallsPosted } = traffic.counts;
-    parts.push(`sent: ${endedPublished} ended, ${ringingPublished} ringing, ${clickToCallsPosted} click-to-calls`);
+    const { endedPublished, ringingPublished, clickToCallsPosted, nativePosted, nativeRefused } = traffic.counts;
+    parts.push(`sent: ${endedPublished} ended, ${ringingPublished} ringing, ${clickToCallsPosted} click-to-calls, ${nativePosted} native (${nativeRefused} refused)`);
   }
   const line = parts.join(' | ');
   quietSeconds++;

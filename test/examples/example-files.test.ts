@@ -31,7 +31,11 @@ const DOCUMENTED_ENV = new Set([
   'EXOTEL_SUBDOMAIN',
   'EXOTEL_CALLER_ID',
   'EXOTEL_STATUS_CALLBACK_URL',
+  'TWILIO_STATUS_CALLBACK_URL',
+  'TWILIO_VOICE_URL',
 ]);
+/** http in endpoints that rely on the Twilio request signature (sangam nodes' twilioAuthToken) instead of the shared secret. */
+const SIGNED_BY_TWILIO = /^\/twilio\//;
 
 /** Every string in a value with the path to it, e.g. ['nodes[3].rules[0].to', '...']. */
 function strings(value: unknown, path: string, out: Array<[string, string]> = []): Array<[string, string]> {
@@ -73,7 +77,7 @@ function userText(example: ExampleFile): Array<[string, string]> {
 describe('example files', () => {
   const all = examples();
 
-  it('are six flow exports, named for the Import > Examples menu and shipped in the package', () => {
+  it('are ten flow exports, named for the Import > Examples menu and shipped in the package', () => {
     assert.deepEqual(
       all.map((example) => example.title),
       [
@@ -83,6 +87,10 @@ describe('example files', () => {
         '04 - HTTP to click-to-call',
         '05 - Exotel status callback to call log',
         '06 - Scale-out with MQTT shared subscriptions',
+        '07 - Asterisk to call log and pop-up',
+        '08 - FreeSWITCH CDR to call log',
+        '09 - Twilio to call log and pop-up',
+        '10 - Exotel Passthru to call pop-up',
       ],
     );
     assert.ok(manifest.files?.includes('examples/**/*.json'), 'package.json "files" must ship examples/**/*.json');
@@ -155,6 +163,48 @@ describe('example files', () => {
       });
     });
   }
+
+  it('guard every http in endpoint with the same shared-secret check, read from SANGAM_WEBHOOK_SECRET at run time', () => {
+    const checks = new Set<string>();
+    let guarded = 0;
+    for (const example of all) {
+      const byId = new Map(example.nodes.map((node) => [node.id, node]));
+      const comment = example.nodes.find((node) => node.type === 'comment')!.info as string;
+      for (const httpIn of example.nodes.filter((node) => node.type === 'http in')) {
+        if (SIGNED_BY_TWILIO.test(String(httpIn.url))) continue;
+        const wires = httpIn.wires as string[][];
+        assert.equal(wires.length, 1, `${example.title}: ${String(httpIn.url)}`);
+        assert.equal(wires[0]!.length, 1, `${example.title}: ${String(httpIn.url)} must go only to the check`);
+        const check = byId.get(wires[0]![0]!)!;
+        assert.equal(check.type, 'function', `${example.title}: ${String(httpIn.url)} is not wired to the shared-secret check`);
+        assert.equal(check.outputs, 2);
+        const refusal = byId.get((check.wires as string[][])[1]![0]!)!;
+        assert.equal(refusal.type, 'http response', `${example.title}: the check's second output must answer the 401`);
+        checks.add(String(check.func));
+        guarded++;
+        assert.match(comment, /SANGAM_WEBHOOK_SECRET/, `${example.title}: the comment must say how to send the secret`);
+      }
+    }
+    assert.ok(guarded >= 3, `only ${guarded} guarded endpoints`);
+    assert.equal(checks.size, 1, 'the shared-secret check differs between examples: change all copies together');
+    const [func] = [...checks];
+    assert.match(func!, /env\.get\('SANGAM_WEBHOOK_SECRET'\)|const NAME = 'SANGAM_WEBHOOK_SECRET';\s*const secret = env\.get\(NAME\)/);
+  });
+
+  it('use the native formats of each telephony system, without a function node to translate them', () => {
+    const formats = (title: string): string[] =>
+      all
+        .find((example) => example.title === title)!
+        .nodes.filter((node) => node.type === 'sangam-call-log' || node.type === 'sangam-notify')
+        .map((node) => `${node.type}:${String(node.inputFormat)}`)
+        .sort();
+    assert.deepEqual(formats('07 - Asterisk to call log and pop-up'), ['sangam-call-log:asterisk', 'sangam-notify:asterisk']);
+    assert.deepEqual(formats('08 - FreeSWITCH CDR to call log'), ['sangam-call-log:freeswitch']);
+    assert.deepEqual(formats('09 - Twilio to call log and pop-up'), ['sangam-call-log:twilio', 'sangam-notify:twilio']);
+    assert.deepEqual(formats('10 - Exotel Passthru to call pop-up'), ['sangam-notify:exotel']);
+    const twilio = all.find((example) => example.title.startsWith('09'))!.nodes.filter((node) => /^sangam-(call-log|notify)$/.test(node.type));
+    for (const node of twilio) assert.match(String(node.webhookUrl), /^\$\{TWILIO_[A-Z_]+_URL\}$/, `${node.id}: webhookUrl from the environment`);
+  });
 
   it('share config nodes: a config node used by two examples is identical in both (import reuses it)', () => {
     const merged = mergeExamples(all);

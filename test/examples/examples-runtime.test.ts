@@ -15,6 +15,8 @@ import { NodeRedProcess } from '../support/node-red-process';
 import {
   CRM_TOKEN,
   EXOTEL_ACCOUNT,
+  type Auth,
+  WEBHOOK_SECRET,
   caughtErrors,
   connectMqtt,
   credentialsFor,
@@ -66,7 +68,7 @@ describe('example flows in a node-red process', function () {
 
   afterEach(function () {
     // Whatever a test did, no secret may reach Node-RED's log.
-    for (const secret of [CRM_TOKEN, EXOTEL_ACCOUNT.apiToken]) assert.ok(!nodeRed.output.includes(secret), `${secret} in the node-red log`);
+    for (const secret of [CRM_TOKEN, EXOTEL_ACCOUNT.apiToken, WEBHOOK_SECRET]) assert.ok(!nodeRed.output.includes(secret), `${secret} in the node-red log`);
   });
 
   describe('01 - MQTT to call log', () => {
@@ -227,7 +229,7 @@ describe('example flows in a node-red process', function () {
         From: '+919812345678',
         To: '+919800000002',
         CallerId: EXOTEL_ACCOUNT.callerId,
-        StatusCallback: `${nodeRed.url}/exotel/status-callback`,
+        StatusCallback: `${nodeRed.url}/exotel/status-callback?token=${WEBHOOK_SECRET}`,
         'StatusCallbackEvents[0]': 'terminal',
       });
       const basic = `Basic ${Buffer.from(`${EXOTEL_ACCOUNT.apiKey}:${EXOTEL_ACCOUNT.apiToken}`).toString('base64')}`;
@@ -311,8 +313,99 @@ describe('example flows in a node-red process', function () {
     });
   });
 
+  describe('the shared secret (SANGAM_WEBHOOK_SECRET) guards examples 02, 04 and 05', () => {
+    before(() => deploy('02', '04', '05'));
+
+    let sequence = 0;
+    /** Each protected endpoint, a request it would carry out, and how to see that it did. */
+    const endpoints = [
+      {
+        name: '02 POST /sangam/call-log',
+        path: '/sangam/call-log',
+        body: () => ({ ...validRecord(), pbx_call_id: `s-${++sequence}` }),
+        reached: () => crm.stats.requests + crm.callLogs.length,
+        carriedOut: () => crm.callLogs.length,
+      },
+      {
+        name: '04 POST /sangam/click2call',
+        path: '/sangam/click2call',
+        // A different agent each time: the node's per-agent cap must not be what refuses it.
+        body: () => ({ from: `+9198120000${String(++sequence).padStart(2, '0')}`, to: '+919800000002' }),
+        reached: () => exotel.requests.length,
+        carriedOut: () => exotel.calls.length,
+      },
+      {
+        name: '05 POST /exotel/status-callback',
+        path: '/exotel/status-callback',
+        body: () => ({
+          CallSid: `secret-check-${++sequence}`,
+          Status: 'completed',
+          EventType: 'terminal',
+          From: '+919812345678',
+          To: '+919800000002',
+          Direction: 'outbound-api',
+          StartTime: '2024-03-01 10:30:00',
+          EndTime: '2024-03-01 10:31:00',
+          ConversationDuration: '55',
+        }),
+        reached: () => crm.stats.requests + crm.callLogs.length,
+        carriedOut: () => crm.callLogs.length,
+      },
+    ];
+    // Same length as the secret, wrong only in its last character: a compare that stopped early would still refuse it,
+    // but one that ignored the last characters would not.
+    const almost = `${WEBHOOK_SECRET.slice(0, -1)}${WEBHOOK_SECRET.endsWith('x') ? 'y' : 'x'}`;
+    const refused: Array<[string, Auth]> = [
+      ['no secret', 'none'],
+      ['a wrong bearer secret', { bearer: 'not-the-secret-at-all-0000' }],
+      ['a bearer secret wrong in its last character', { bearer: almost }],
+      ['a prefix of the secret', { bearer: WEBHOOK_SECRET.slice(0, 16) }],
+      ['a wrong ?token=', { query: almost }],
+      ['the secret as a Basic user name, not its password', { basic: [WEBHOOK_SECRET, 'x'] }],
+      ['the secret in a header other than Bearer or Basic', { header: `Token ${WEBHOOK_SECRET}` }],
+    ];
+    const accepted: Array<[string, Auth]> = [
+      ['Authorization: Bearer <secret>', { bearer: WEBHOOK_SECRET }],
+      ['?token=<secret>', { query: WEBHOOK_SECRET }],
+      ['Authorization: Basic with the secret as password (any user)', { basic: ['freeswitch', WEBHOOK_SECRET] }],
+    ];
+
+    for (const endpoint of endpoints) {
+      describe(endpoint.name, () => {
+        for (const [what, auth] of refused) {
+          it(`answers 401 with WWW-Authenticate to ${what}, and sends nothing on`, async () => {
+            const answer = await postJson(`${nodeRed.url}${endpoint.path}`, endpoint.body(), auth);
+            assert.equal(answer.status, 401, JSON.stringify(answer.body));
+            assert.match(answer.headers.get('www-authenticate') ?? '', /^Bearer realm="sangam-webhooks", Basic realm="sangam-webhooks"$/);
+            assert.match((answer.body as { error: string }).error, /^unauthorised/);
+            assert.ok(!JSON.stringify(answer.body).includes(WEBHOOK_SECRET), 'the answer holds the secret');
+            // Give a request that slipped through time to reach the stand-in.
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            assert.equal(endpoint.reached(), 0, 'a refused request reached the stand-in');
+          });
+        }
+        for (const [what, auth] of accepted) {
+          it(`carries out a request with ${what}`, async () => {
+            const answer = await postJson(`${nodeRed.url}${endpoint.path}`, endpoint.body(), auth);
+            assert.equal(answer.status, 200, JSON.stringify(answer.body));
+            assert.equal(endpoint.carriedOut(), 1);
+          });
+        }
+      });
+    }
+
+    // Mocha runs a suite's own tests before its nested suites: this one sees 02 + 04 + 05 deployed.
+    it('lets Exotel\'s own callback in: the status callback URL of example 04 carries the token', async () => {
+      const placed = await postJson(`${nodeRed.url}/sangam/click2call`, { from: '+919812349999', to: '+919800000002' });
+      assert.equal(placed.status, 200, JSON.stringify(placed.body));
+      const deliveries = await exotel.endCall((placed.body as { sid: string }).sid);
+      assert.deepEqual(deliveries.map((delivery) => delivery.statusCode), [200]);
+      await crm.waitForRecords(1);
+    });
+  });
+
   describe('Import > Examples', () => {
-    it('lists the six examples under the package, and serves each file unchanged', async () => {
+    it('lists every example under the package, and serves each file unchanged', async () => {
       const base = `${nodeRed.url}/library/examples/flows/${encodeURIComponent('@sangamcrm')}/node-red-telephony`;
       const listing = (await (await fetch(`${base}/`)).json()) as Array<string | { fn: string }> | { f?: string[] };
       const names = (Array.isArray(listing) ? listing : (listing.f ?? [])).map((entry) => (typeof entry === 'string' ? entry : entry.fn));
@@ -354,3 +447,46 @@ function validRecord(): Record<string, unknown> {
     logged_by: 'IVR',
   };
 }
+
+describe('example flows without SANGAM_WEBHOOK_SECRET in the environment', function () {
+  this.timeout(90_000);
+
+  let crm: SangamCrmStandIn;
+  let exotel: ExotelStandIn;
+  let nodeRed: NodeRedProcess;
+
+  before(async () => {
+    assert.equal(process.env.SANGAM_WEBHOOK_SECRET, undefined, 'the test runner must not have SANGAM_WEBHOOK_SECRET set');
+    crm = await SangamCrmStandIn.start({ token: CRM_TOKEN });
+    exotel = await ExotelStandIn.start({ accountSid: EXOTEL_ACCOUNT.sid, apiKey: EXOTEL_ACCOUNT.apiKey, apiToken: EXOTEL_ACCOUNT.apiToken });
+    nodeRed = await NodeRedProcess.start({ env: (port) => exampleEnv({ crm, exotel, webhookSecret: null }, port) });
+    const flows = flowsOf('02', '04', '05');
+    await nodeRed.deploy(flows, credentialsFor(flows));
+  });
+
+  after(async () => {
+    await nodeRed?.stop();
+    await exotel?.close();
+    await crm?.close();
+  });
+
+  it('fails closed: every protected endpoint answers 401 to any secret, and the log says why', async () => {
+    const requests: Array<[string, unknown]> = [
+      ['/sangam/call-log', validRecord()],
+      ['/sangam/click2call', { from: '+919812345678', to: '+919800000002' }],
+      ['/exotel/status-callback', { CallSid: 'unset-1', Status: 'completed', EventType: 'terminal', From: '+919812345678', To: '+919800000002' }],
+    ];
+    for (const [path, body] of requests) {
+      // What a caller configured with the secret sends; and what one guessing "no secret" would send.
+      for (const auth of [{ bearer: WEBHOOK_SECRET }, { query: '' }, { bearer: 'undefined' }] as const) {
+        const answer = await postJson(`${nodeRed.url}${path}`, body, auth);
+        assert.equal(answer.status, 401, `${path} ${JSON.stringify(auth)}: ${JSON.stringify(answer.body)}`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(crm.stats.requests, 0);
+    assert.equal(exotel.requests.length, 0);
+    const warnings = nodeRed.output.split('\n').filter((line) => /\[warn\].*SANGAM_WEBHOOK_SECRET is not set/.test(line));
+    assert.ok(warnings.length >= 1, `no warning naming SANGAM_WEBHOOK_SECRET in:\n${nodeRed.output.slice(-2000)}`);
+  });
+});

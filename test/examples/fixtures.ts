@@ -18,6 +18,10 @@ export const EXAMPLES_DIR = join(packageRoot(), 'examples');
 
 /** Distinctive values, so a leak into a file, log or answer would be found. */
 export const CRM_TOKEN = 'Tk-examples-7c1d-SECRET-93fa';
+/** The examples' shared secret (SANGAM_WEBHOOK_SECRET): what the telephony systems send. */
+export const WEBHOOK_SECRET = 'whs-examples-4b9e-SECRET-0d6c2a71';
+/** The Twilio account's auth token, typed into example 09's nodes (credential twilioAuthToken). */
+export const TWILIO_AUTH_TOKEN = 'twilio-auth-examples-SECRET-5e3f';
 export const EXOTEL_ACCOUNT = {
   sid: 'sangamexamples1',
   apiKey: 'key-examples-51a0',
@@ -39,6 +43,11 @@ export function flowsOf(...prefixes: string[]): FlowNode[] {
 export function credentialsFor(flows: ReadonlyArray<FlowNode>): NodeCredentials {
   const credentials: NodeCredentials = {};
   if (flows.some((node) => node.id === SANGAM_CONFIG_ID)) credentials[SANGAM_CONFIG_ID] = { token: CRM_TOKEN };
+  for (const node of flows) {
+    if ((node.type === 'sangam-call-log' || node.type === 'sangam-notify') && node.inputFormat === 'twilio') {
+      credentials[node.id] = { twilioAuthToken: TWILIO_AUTH_TOKEN };
+    }
+  }
   if (flows.some((node) => node.id === EXOTEL_CONFIG_ID)) {
     credentials[EXOTEL_CONFIG_ID] = { apiKey: EXOTEL_ACCOUNT.apiKey, apiToken: EXOTEL_ACCOUNT.apiToken };
   }
@@ -50,6 +59,8 @@ export interface ExampleServices {
   mqttPort?: number;
   exotel?: ExotelStandIn;
   ivrName?: string;
+  /** SANGAM_WEBHOOK_SECRET; default WEBHOOK_SECRET, null: not set at all. */
+  webhookSecret?: string | null;
 }
 
 /**
@@ -57,12 +68,18 @@ export interface ExampleServices {
  * TZ fixes the host zone, in which the config (timezone left empty) writes dates.
  */
 export function exampleEnv(services: ExampleServices, nodeRedPort: number): Record<string, string> {
+  const secret = services.webhookSecret === undefined ? WEBHOOK_SECRET : services.webhookSecret;
   const env: Record<string, string> = {
     TZ: 'Asia/Kolkata',
     SANGAM_DOMAIN: services.crm.url,
     SANGAM_IVR_NAME: services.ivrName ?? 'examples-ivr',
-    EXOTEL_STATUS_CALLBACK_URL: `http://127.0.0.1:${nodeRedPort}/exotel/status-callback`,
+    // Exotel cannot send a header: example 05 takes the secret from the URL it calls back.
+    EXOTEL_STATUS_CALLBACK_URL: `http://127.0.0.1:${nodeRedPort}/exotel/status-callback?token=${encodeURIComponent(secret ?? '')}`,
   };
+  if (secret !== null) env.SANGAM_WEBHOOK_SECRET = secret;
+  // Example 09: the URLs as typed into Twilio's console, which Twilio signs.
+  env.TWILIO_STATUS_CALLBACK_URL = `http://127.0.0.1:${nodeRedPort}/twilio/status-callback`;
+  env.TWILIO_VOICE_URL = `http://127.0.0.1:${nodeRedPort}/twilio/voice`;
   if (services.mqttPort !== undefined) {
     env.MQTT_HOST = '127.0.0.1';
     env.MQTT_PORT = String(services.mqttPort);
@@ -80,8 +97,54 @@ export interface HttpAnswer {
   body: unknown;
 }
 
-export async function postJson(url: string, body: unknown): Promise<HttpAnswer> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** How a request presents the shared secret: `bearer` (default: the right one), `none`, or any header. */
+export type Auth = { bearer: string } | { query: string } | { basic: [string, string] } | { header: string } | 'none';
+
+/** `url` with the secret as `?token=` when `auth` asks for it. */
+export function withAuthQuery(url: string, auth: Auth): string {
+  if (typeof auth === 'object' && 'query' in auth) return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(auth.query)}`;
+  return url;
+}
+
+export function authHeaders(auth: Auth): Record<string, string> {
+  if (auth === 'none' || 'query' in auth) return {};
+  if ('bearer' in auth) return { authorization: `Bearer ${auth.bearer}` };
+  if ('basic' in auth) return { authorization: `Basic ${Buffer.from(`${auth.basic[0]}:${auth.basic[1]}`).toString('base64')}` };
+  return { authorization: auth.header };
+}
+
+export interface HttpAnswerWithHeaders extends HttpAnswer {
+  headers: Headers;
+}
+
+/** POSTs JSON, by default with `Authorization: Bearer <WEBHOOK_SECRET>`. */
+export async function postJson(url: string, body: unknown, auth: Auth = { bearer: WEBHOOK_SECRET }): Promise<HttpAnswerWithHeaders> {
+  return answerOf(
+    await fetch(withAuthQuery(url, auth), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...authHeaders(auth) },
+      body: JSON.stringify(body),
+    }),
+  );
+}
+
+/** POSTs form fields (application/x-www-form-urlencoded, as Twilio and Asterisk's CURL() do). */
+export async function postForm(
+  url: string,
+  fields: Record<string, string>,
+  auth: Auth = { bearer: WEBHOOK_SECRET },
+  extraHeaders: Record<string, string> = {},
+): Promise<HttpAnswerWithHeaders> {
+  return answerOf(
+    await fetch(withAuthQuery(url, auth), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...authHeaders(auth), ...extraHeaders },
+      body: new URLSearchParams(fields).toString(),
+    }),
+  );
+}
+
+async function answerOf(response: Response): Promise<HttpAnswerWithHeaders> {
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -89,7 +152,7 @@ export async function postJson(url: string, body: unknown): Promise<HttpAnswer> 
   } catch {
     // Not JSON: the test shows the text.
   }
-  return { status: response.status, body: parsed };
+  return { status: response.status, body: parsed, headers: response.headers };
 }
 
 export function connectMqtt(port: number, protocolVersion: 4 | 5 = 4): Promise<MqttClient> {
