@@ -4,6 +4,7 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
 import { ClosingGate } from './lib/closing-gate';
+import { AgentDirectory } from './sangam/agent-directory';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
 import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-connection';
@@ -11,6 +12,7 @@ import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-co
 interface SangamConfigDef extends NodeDef, SangamConfigProperties {
   outbox?: unknown;
   outboxMaxRecords?: unknown;
+  agents?: unknown;
 }
 
 /**
@@ -25,7 +27,10 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     node.closingGate = new ClosingGate();
     try {
+      // Checked first: a directory with a duplicate extension is a config error like a bad domain.
+      const agents = new AgentDirectory(def.agents);
       node.connection = openSangamConnection(def, node.credentials?.token);
+      node.agents = agents;
       if (readBoolean(def.outbox, true)) {
         const userDir = (RED.settings as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
         node.outbox = new CallLogOutbox({

@@ -2,6 +2,7 @@ import type { Node } from 'node-red';
 import type { SangamConnection } from '../sangam/sangam-connection';
 import type { CallLogOutbox } from '../sangam/call-log-outbox';
 import type { ClosingGate } from '../lib/closing-gate';
+import type { AgentDirectory } from '../sangam/agent-directory';
 
 /** What a sangam-config node offers the worker nodes that use it. */
 export interface SangamCredentials {
@@ -14,6 +15,8 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
   configError?: string;
   /** The config's durable outbox for call logs, when enabled. */
   outbox?: CallLogOutbox;
+  /** The agent directory (property `agents`), built once per deploy; undefined when the settings are invalid. */
+  agents?: AgentDirectory;
   /** Worker nodes join it: the outbox and connections close only after they did. */
   closingGate: ClosingGate;
 }

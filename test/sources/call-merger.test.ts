@@ -129,6 +129,22 @@ describe('CallMerger', () => {
     assert.equal(time.created, 0, 'no timer for a call that is not held');
   });
 
+  it('keeps an inbound Twilio call Inbound when its <Dial> child (outbound-dial, to the agent) wins', () => {
+    const time = new FakeTime();
+    const { instance, emitted } = merger(time);
+    const stamp = 'Tue, 02 Mar 2021 21:12:56 +0000';
+    // The child (the agent's leg) wins here on talk time.
+    const parent = twilioCallLog({ CallSid: 'CAparent', CallStatus: 'completed', CallDuration: '30', Direction: 'inbound', From: '+14155552671', To: '+14155550100', Timestamp: stamp }, { timeZone: 'UTC' });
+    const child = twilioCallLog({ CallSid: 'CAchild', ParentCallSid: 'CAparent', CallStatus: 'completed', CallDuration: '25', Direction: 'outbound-dial', From: '+14155552671', To: '+919812345678', Timestamp: stamp }, { timeZone: 'UTC', agents });
+    assert.ok(!parent.skipped && !child.skipped);
+    instance.offer({ ...child, talkSeconds: 40 }, 'child');
+    instance.offer(parent, 'parent');
+    time.advance(3000);
+    assert.equal(emitted.length, 1);
+    assert.equal(emitted[0].winner.context, 'child');
+    assert.equal(emitted[0].record.direction, 'Inbound', 'the parent call says which way the call went');
+  });
+
   it('serves every held call with one timer, and emits calls in the order they were opened', () => {
     const time = new FakeTime();
     const { instance, emitted } = merger(time);
