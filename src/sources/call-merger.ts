@@ -201,6 +201,16 @@ export function mergeLegs<T>(callKey: string, legs: Array<Leg<T>>): MergedCall<T
   // A Twilio <Dial> child (outbound-dial, to the agent) can win an inbound call: the call went
   // the way its parent did.
   if (leader && leader !== winner && leader.call.record.direction !== undefined) record.direction = leader.call.record.direction;
+  // The winning leg may not name the agent (a Twilio parent call rings a company number, its
+  // <Dial> child the agent): the agent of the answered leg with the longest talk that names one.
+  if (record.assigned_user_id === undefined) {
+    let agentLeg: Leg<T> | undefined;
+    for (const leg of legs) {
+      if (leg.call.record.assigned_user_id === undefined || !leg.call.answered) continue;
+      if (!agentLeg || leg.call.talkSeconds > agentLeg.call.talkSeconds) agentLeg = leg;
+    }
+    if (agentLeg) record.assigned_user_id = agentLeg.call.record.assigned_user_id;
+  }
   return { callKey, record, winner, legs };
 }
 

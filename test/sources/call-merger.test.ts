@@ -145,6 +145,20 @@ describe('CallMerger', () => {
     assert.equal(emitted[0].record.direction, 'Inbound', 'the parent call says which way the call went');
   });
 
+  it('takes the agent from the answered leg that names one when the winning leg does not (a Twilio parent and its <Dial> child)', () => {
+    const time = new FakeTime();
+    const { instance, emitted } = merger(time);
+    const stamp = 'Tue, 02 Mar 2021 21:12:56 +0000';
+    const parent = twilioCallLog({ CallSid: 'CAp2', CallStatus: 'completed', CallDuration: '80', Direction: 'inbound', From: '+14155552671', To: '+14155550100', Timestamp: stamp }, { timeZone: 'UTC', agents });
+    const child = twilioCallLog({ CallSid: 'CAc2', ParentCallSid: 'CAp2', CallStatus: 'completed', CallDuration: '71', Direction: 'outbound-dial', From: '+14155552671', To: '202', Timestamp: stamp }, { timeZone: 'UTC', agents });
+    assert.ok(!parent.skipped && !child.skipped);
+    instance.offer(parent, 'parent');
+    instance.offer(child, 'child');
+    time.advance(3000);
+    assert.equal(emitted[0].winner.context, 'parent', 'the longer talk wins');
+    assert.equal(emitted[0].record.assigned_user_id, 'u-ravi', 'the agent the child leg rang');
+  });
+
   it('serves every held call with one timer, and emits calls in the order they were opened', () => {
     const time = new FakeTime();
     const { instance, emitted } = merger(time);
