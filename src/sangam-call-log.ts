@@ -134,15 +134,9 @@ export = function register(RED: NodeAPI): void {
         }
         for (const leg of legs) {
           const { msg, send, done } = leg.context;
-          if (leg === winner) {
-            msg.payload = results[0];
-            send(msg);
-            done();
-          } else {
-            msg.payload = { skipped: true, reason: 'merged: another leg of this call was logged', callKey };
-            send(msg);
-            done();
-          }
+          msg.payload = leg === winner ? results[0] : { skipped: true, reason: 'merged: another leg of this call was logged', callKey };
+          send(msg);
+          done();
         }
       };
       try {
