@@ -91,6 +91,8 @@ export = function register(RED: NodeAPI): void {
         recordingUrlPrefix: source.recordingUrlPrefix,
       })
       : undefined;
+    // Exotel's repeats have been answered with these words since before the other formats: kept for flows that test them.
+    const repeatReason = sourceFormat === 'exotel' ? 'repeated status callback' : undefined;
     const twilioAuthToken = sourceFormat === 'twilio' ? node.credentials?.twilioAuthToken ?? '' : '';
     const merger = sourceFormat
       ? new CallMerger<HeldLeg>({ holdMs: HOLD_MS_BY_FORMAT[sourceFormat], emit: (call) => deliverCall(call) })
@@ -166,7 +168,7 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       const offered = merger.offer(leg, { msg, send, done, ivrName });
-      if (!offered.held) answerSkipped(msg, send, done, { reason: offered.reason, callKey: leg.callKey });
+      if (!offered.held) answerSkipped(msg, send, done, { reason: repeatReason ?? offered.reason, ...(leg.ids ?? { callKey: leg.callKey }) });
       else if (merger.pendingCalls > 0) status.set({ kind: 'queued', count: merger.pendingCalls });
     }
 

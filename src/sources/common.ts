@@ -29,6 +29,8 @@ export interface MappedCall {
    * call's, whichever leg wins. Legs of systems without such a leg leave it out.
    */
   leads?: boolean;
+  /** The system's ids to echo in a skipped answer to a repeat (Exotel: CallSid, EventType). */
+  ids?: Record<string, string>;
 }
 
 /** An event that does not end a call (or is not a ringing call, for pop-ups): answered, nothing sent. */
