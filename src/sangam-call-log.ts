@@ -8,13 +8,26 @@ import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sa
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { CallLogResult, checkIvrName } from './sangam/sangam-client';
-import { CallbackDecision, ExotelCallbackIntake } from './sangam/exotel-callback';
+import { CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
+import { readCallLogSource, SourceProperties } from './sources/node-settings';
+import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
 
-interface CallLogDef extends NodeDef, CallLogProperties {
+interface CallLogDef extends NodeDef, CallLogProperties, SourceProperties {
   server: string;
   ivrName?: string;
   ivrNameType?: string;
-  inputFormat?: string;
+}
+
+interface CallLogCredentials {
+  twilioAuthToken?: string;
+}
+
+/** A leg of a call held by the merger: what finishing its msg needs. */
+interface HeldLeg {
+  msg: NodeMessageInFlow;
+  send: Send;
+  done: Done;
+  ivrName: string;
 }
 
 /** How long close waits for answers before handing records to the outbox (or giving up). */
@@ -22,7 +35,7 @@ const CLOSE_GRACE_WITH_OUTBOX_MS = 2_000;
 const CLOSE_GRACE_WITHOUT_OUTBOX_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
-  function SangamCallLog(this: Node, def: CallLogDef): void {
+  function SangamCallLog(this: Node<CallLogCredentials>, def: CallLogDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const status = new StatusReporter(node, RED._, 'sangam-call-log');
@@ -31,8 +44,10 @@ export = function register(RED: NodeAPI): void {
     let setupError: string | undefined;
     let dispatcher: CallLogDispatcher | undefined;
     let settings: ReturnType<typeof readCallLogSettings> | undefined;
+    let source: ReturnType<typeof readCallLogSource> = { format: undefined };
     try {
       settings = readCallLogSettings(def);
+      source = readCallLogSource(def);
       if (!config?.connection) throw new ConfigError(whyUnusable(config, 'sangam-config'));
       dispatcher = new CallLogDispatcher({
         client: config.connection.client,
@@ -62,7 +77,100 @@ export = function register(RED: NodeAPI): void {
     config?.outbox?.whenUnavailable((error) => status.now({ kind: 'error', reason: statusReason(error) }));
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
-    const callbacks = def.inputFormat === 'exotel' ? new ExotelCallbackIntake() : undefined;
+
+    // A telephony system's own payloads (inputFormat other than record): each msg is mapped to
+    // one leg of a call, and the merger makes one record per call. Nothing of this runs per msg
+    // for the record format.
+    const sourceFormat = source.format;
+    const mapLeg = sourceFormat && config?.connection
+      ? callLogMapper(sourceFormat, {
+        timeZone: config.connection.timeZone,
+        agents: config.agents,
+        pbxTimeZone: source.pbxTimeZone,
+        exotelTimeZone: source.pbxTimeZone,
+        recordingUrlPrefix: source.recordingUrlPrefix,
+      })
+      : undefined;
+    // Exotel's repeats have been answered with these words since before the other formats: kept for flows that test them.
+    const repeatReason = sourceFormat === 'exotel' ? 'repeated status callback' : undefined;
+    const twilioAuthToken = sourceFormat === 'twilio' ? node.credentials?.twilioAuthToken ?? '' : '';
+    const merger = sourceFormat
+      ? new CallMerger<HeldLeg>({ holdMs: HOLD_MS_BY_FORMAT[sourceFormat], emit: (call) => deliverCall(call) })
+      : undefined;
+
+    /** Answers a msg that logs nothing (a progress event, a repeat): at once, so an http response answers the caller. */
+    const answerSkipped = (msg: NodeMessageInFlow, send: Send, done: Done, answer: { reason: string } & Record<string, unknown>): void => {
+      msg.payload = { skipped: true, ...answer };
+      status.set({ kind: 'skipped', reason: answer.reason });
+      send(msg);
+      done();
+    };
+
+    /**
+     * The merged call's record goes the way of a record msg; the winning leg's msg gets the CRM's
+     * result, the other legs' msgs a skipped answer, once the CRM took it. A failure reaches every
+     * leg's msg (each system may retry its own), and the call is forgotten so that a retry is logged.
+     */
+    function deliverCall({ callKey, record, winner, legs }: MergedCall<HeldLeg>): void {
+      const fail = (error: Error): void => {
+        const kept = error instanceof CallLogDeliveryError && error.kept > 0;
+        if (!kept) merger?.forget(callKey);
+        status.now({ kind: 'error', reason: statusReason(error) });
+        for (const leg of legs) leg.context.done(error);
+      };
+      if (!dispatcher || !config?.connection || !settings) {
+        fail(notConfiguredError('sangam-call-log', setupError));
+        return;
+      }
+      let records;
+      try {
+        records = normaliseCallLogPayload(record, { timeZone: config.connection.timeZone, maxRecords: 1 });
+      } catch (error) {
+        fail(error as Error);
+        return;
+      }
+      const delivered = (error: Error | undefined, results: CallLogResult[] | undefined): void => {
+        if (error || !results) {
+          fail(error ?? new Error('no results'));
+          return;
+        }
+        for (const leg of legs) {
+          const { msg, send, done } = leg.context;
+          msg.payload = leg === winner ? results[0] : { skipped: true, reason: 'merged: another leg of this call was logged', callKey };
+          send(msg);
+          done();
+        }
+      };
+      try {
+        dispatcher.submit(winner.context.ivrName, records.records, delivered);
+      } catch (error) {
+        delivered(error as Error, undefined);
+      }
+    }
+
+    /** A msg of a telephony system: checked (Twilio's signature), mapped, and offered to the merger. */
+    function takeLeg(msg: NodeMessageInFlow, send: Send, done: Done, ivrName: string): void {
+      if (!mapLeg || !merger) return;
+      let leg;
+      try {
+        if (twilioAuthToken !== '') {
+          const req = (msg as { req?: unknown }).req;
+          checkTwilioRequest(twilioAuthToken, source.webhookUrl ?? requestUrl(req) ?? '', req, msg.payload);
+        }
+        leg = mapLeg(msg.payload);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (leg.skipped) {
+        const { skipped: _skipped, ...answer } = leg;
+        answerSkipped(msg, send, done, answer);
+        return;
+      }
+      const offered = merger.offer(leg, { msg, send, done, ivrName });
+      if (!offered.held) answerSkipped(msg, send, done, { reason: repeatReason ?? offered.reason, ...(leg.ids ?? { callKey: leg.callKey }) });
+      else if (merger.pendingCalls > 0) status.set({ kind: 'queued', count: merger.pendingCalls });
+    }
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!dispatcher || !config?.connection || !settings) {
@@ -71,29 +179,18 @@ export = function register(RED: NodeAPI): void {
       }
       const connection = config.connection;
       let ivrName: string;
-      let payload: unknown = msg.payload;
-      let callback: CallbackDecision | undefined;
       let records;
       try {
         ivrName = checkIvrName(pickIvrName(msg.ivrName, nodeIvrName(msg), connection.ivrName));
-        if (callbacks) {
-          callback = callbacks.decide(payload);
-          if (callback.kind === 'skip') {
-            // Answered at once, so that an http response after this node always answers Exotel.
-            msg.payload = callback.answer;
-            status.set({ kind: 'skipped', reason: callback.answer.reason });
-            send(msg);
-            done();
-            return;
-          }
-          payload = callback.record;
+        if (merger) {
+          takeLeg(msg, send, done, ivrName);
+          return;
         }
-        records = normaliseCallLogPayload(payload, {
+        records = normaliseCallLogPayload(msg.payload, {
           timeZone: connection.timeZone,
           maxRecords: settings.maxRecordsPerMsg,
         });
       } catch (error) {
-        if (callback) callbacks?.notKept(callback);
         done(error as Error);
         return;
       }
@@ -104,9 +201,6 @@ export = function register(RED: NodeAPI): void {
           // Handed to the outbox by a stop (redeploy, shutdown): handled, not a failure; close() says it once.
           if (error instanceof CallLogKeptOnStop) return done();
           const failure = error ?? new Error('no results');
-          // A callback whose record is not kept must not be dropped as a repeat when Exotel retries it.
-          const kept = failure instanceof CallLogDeliveryError && failure.kept > 0;
-          if (callback && !kept) callbacks?.notKept(callback);
           status.now({ kind: 'error', reason: statusReason(failure) });
           done(failure);
           return;
@@ -121,6 +215,9 @@ export = function register(RED: NodeAPI): void {
         delivered(error as Error, undefined);
       }
     });
+
+    // Held calls go to the dispatcher before it closes (this listener runs before onClose's).
+    if (merger) node.on('close', () => merger.flush());
 
     // Joins the config's closing gate: its connections and outbox stay open until this close is done.
     const grace = config?.outbox ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
@@ -141,5 +238,7 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('sangam-call-log', SangamCallLog);
+  RED.nodes.registerType<Node<CallLogCredentials>, CallLogDef, unknown, CallLogCredentials>('sangam-call-log', SangamCallLog, {
+    credentials: { twilioAuthToken: { type: 'password' } },
+  });
 };

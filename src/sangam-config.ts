@@ -4,9 +4,9 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
 import { ClosingGate } from './lib/closing-gate';
+import { AgentDirectory } from './sangam/agent-directory';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
-import { AgentDirectory } from './sangam/agent-directory';
 import { SangamConfigProperties, openSangamConnection } from './sangam/sangam-connection';
 
 interface SangamConfigDef extends NodeDef, SangamConfigProperties {
@@ -30,7 +30,9 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     node.closingGate = new ClosingGate();
     try {
-      node.agents = new AgentDirectory(def.agents ?? []);
+      // Checked first: a directory with a duplicate extension is a config error like a bad domain,
+      // and click-to-call resolves agents even when the CRM connection is unusable.
+      node.agents = new AgentDirectory(def.agents);
       node.connection = openSangamConnection(def, node.credentials?.token);
       if (readBoolean(def.outbox, true)) {
         const userDir = (RED.settings as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');

@@ -9,20 +9,31 @@ import { readInteger } from './lib/settings';
 import { isTooOld, normaliseNotifyEvent } from './sangam/notify-event';
 import { NotifySender } from './sangam/notify-sender';
 import { checkIvrName } from './sangam/sangam-client';
+import { popupMapper } from './sources';
+import { readPopupSource, SourceProperties } from './sources/node-settings';
+import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
 
-interface NotifyDef extends NodeDef {
+interface NotifyDef extends NodeDef, SourceProperties {
   server: string;
+  eventCode?: unknown;
   ivrName?: string;
   ivrNameType?: string;
   maxAge?: unknown;
   retries?: unknown;
 }
 
+interface NotifyCredentials {
+  twilioAuthToken?: string;
+}
+
+/** The `event` written when the source has none: the guide's sample value. */
+const DEFAULT_EVENT_CODE = 'TC';
+
 /** A pop-up on the wire when the node closes gets this long to answer before it is abandoned. */
 const CLOSE_GRACE_MS = 1_000;
 
 export = function register(RED: NodeAPI): void {
-  function SangamNotify(this: Node, def: NotifyDef): void {
+  function SangamNotify(this: Node<NotifyCredentials>, def: NotifyDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const status = new StatusReporter(node, RED._, 'sangam-notify');
@@ -31,8 +42,10 @@ export = function register(RED: NodeAPI): void {
     let setupError: string | undefined;
     let sender: NotifySender | undefined;
     let maxAgeSeconds = 30;
+    let source: ReturnType<typeof readPopupSource> = { format: undefined };
     try {
       maxAgeSeconds = readInteger(def.maxAge, { name: 'maximum age', min: 0, max: 86_400, fallback: 30 });
+      source = readPopupSource(def);
       const retries = readInteger(def.retries, { name: 'retries', min: 0, max: 5, fallback: 2 });
       if (!config?.connection) throw new ConfigError(whyUnusable(config, 'sangam-config'));
       sender = new NotifySender({
@@ -49,6 +62,12 @@ export = function register(RED: NodeAPI): void {
     }
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
+    // A telephony system's own events (inputFormat other than event) are mapped to the guide's.
+    const eventCode = typeof def.eventCode === 'string' && def.eventCode.trim() !== '' ? def.eventCode.trim() : DEFAULT_EVENT_CODE;
+    const mapEvent = source.format && config?.connection
+      ? popupMapper(source.format, { timeZone: config.connection.timeZone, agents: config.agents, eventCode })
+      : undefined;
+    const twilioAuthToken = source.format === 'twilio' ? node.credentials?.twilioAuthToken ?? '' : '';
     let inFlight = 0;
     let whenIdle: Array<() => void> = [];
     const finished = (): void => {
@@ -69,7 +88,24 @@ export = function register(RED: NodeAPI): void {
       let eventTimeMs: number;
       try {
         ivrName = checkIvrName(pickIvrName(msg.ivrName, nodeIvrName(msg), config.connection.ivrName));
-        const normalised = normaliseNotifyEvent(msg.payload, { timeZone: config.connection.timeZone });
+        let event: unknown = msg.payload;
+        if (mapEvent) {
+          if (twilioAuthToken !== '') {
+            const req = (msg as { req?: unknown }).req;
+            checkTwilioRequest(twilioAuthToken, source.webhookUrl ?? requestUrl(req) ?? '', req, msg.payload);
+          }
+          const mapped = mapEvent(msg.payload);
+          if (mapped.skipped) {
+            // Answered at once: an http response after this node answers the caller's system.
+            msg.payload = mapped;
+            status.set({ kind: 'skipped', reason: mapped.reason });
+            send(msg);
+            done();
+            return;
+          }
+          event = mapped.event;
+        }
+        const normalised = normaliseNotifyEvent(event, { timeZone: config.connection.timeZone });
         eventTimeMs = normalised.eventTimeMs;
         body = JSON.stringify(normalised.event);
       } catch (error) {
@@ -119,5 +155,7 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('sangam-notify', SangamNotify);
+  RED.nodes.registerType<Node<NotifyCredentials>, NotifyDef, unknown, NotifyCredentials>('sangam-notify', SangamNotify, {
+    credentials: { twilioAuthToken: { type: 'password' } },
+  });
 };

@@ -15,6 +15,8 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
   configError?: string;
   /** The config's durable outbox for call logs, when enabled. */
   outbox?: CallLogOutbox;
+  /** The agent directory (property `agents`), built once per deploy; undefined when the settings are invalid. */
+  agents?: AgentDirectory;
   /** Worker nodes join it: the outbox and connections close only after they did. */
   closingGate: ClosingGate;
   /** The agent directory (extension / phone / userId / email -> agent); undefined when invalid. */

@@ -186,7 +186,9 @@ export function mergeLegs<T>(callKey: string, legs: Array<Leg<T>>): MergedCall<T
   let winner = legs[0];
   let first = legs[0];
   let last = legs[0];
+  let leader: Leg<T> | undefined;
   for (const leg of legs) {
+    if (leg.call.leads && !leader) leader = leg;
     if (better(leg.call, winner.call)) winner = leg;
     if (leg.call.startMs < first.call.startMs || Number.isNaN(first.call.startMs)) first = leg;
     if (leg.call.endMs > last.call.endMs || Number.isNaN(last.call.endMs)) last = leg;
@@ -196,6 +198,19 @@ export function mergeLegs<T>(callKey: string, legs: Array<Leg<T>>): MergedCall<T
   // with its last; the talk time stays the winner's.
   if (first.call.record.date_start !== undefined) record.date_start = first.call.record.date_start;
   if (last.call.record.date_end !== undefined) record.date_end = last.call.record.date_end;
+  // A Twilio <Dial> child (outbound-dial, to the agent) can win an inbound call: the call went
+  // the way its parent did.
+  if (leader && leader !== winner && leader.call.record.direction !== undefined) record.direction = leader.call.record.direction;
+  // The winning leg may not name the agent (a Twilio parent call rings a company number, its
+  // <Dial> child the agent): the agent of the answered leg with the longest talk that names one.
+  if (record.assigned_user_id === undefined) {
+    let agentLeg: Leg<T> | undefined;
+    for (const leg of legs) {
+      if (leg.call.record.assigned_user_id === undefined || !leg.call.answered) continue;
+      if (!agentLeg || leg.call.talkSeconds > agentLeg.call.talkSeconds) agentLeg = leg;
+    }
+    if (agentLeg) record.assigned_user_id = agentLeg.call.record.assigned_user_id;
+  }
   return { callKey, record, winner, legs };
 }
 

@@ -24,6 +24,13 @@ export interface MappedCall {
   /** Instants of date_start / date_end (NaN when the source gave none). */
   startMs: number;
   endMs: number;
+  /**
+   * This leg is the call itself (a Twilio parent call, not a <Dial> child): its direction is the
+   * call's, whichever leg wins. Legs of systems without such a leg leave it out.
+   */
+  leads?: boolean;
+  /** The system's ids to echo in a skipped answer to a repeat (Exotel: CallSid, EventType). */
+  ids?: Record<string, string>;
 }
 
 /** An event that does not end a call (or is not a ringing call, for pop-ups): answered, nothing sent. */

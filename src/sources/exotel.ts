@@ -195,6 +195,7 @@ export function exotelCallLog(body: unknown, options: ExotelCallLogOptions): Cal
     record,
     callKey: `exotel:${mapped.callSid}`,
     legId: `${mapped.callSid}:${mapped.eventType}`,
+    ids: { CallSid: mapped.callSid, EventType: mapped.eventType },
     answered,
     talkSeconds: typeof record.duration === 'number' ? record.duration : 0,
     startMs,

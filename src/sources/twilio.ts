@@ -125,6 +125,7 @@ export function twilioCallLog(body: unknown, options: CallLogOptions): CallLogRe
     talkSeconds,
     startMs,
     endMs,
+    leads: parent === undefined,
   };
 }
 

@@ -129,6 +129,36 @@ describe('CallMerger', () => {
     assert.equal(time.created, 0, 'no timer for a call that is not held');
   });
 
+  it('keeps an inbound Twilio call Inbound when its <Dial> child (outbound-dial, to the agent) wins', () => {
+    const time = new FakeTime();
+    const { instance, emitted } = merger(time);
+    const stamp = 'Tue, 02 Mar 2021 21:12:56 +0000';
+    // The child (the agent's leg) wins here on talk time.
+    const parent = twilioCallLog({ CallSid: 'CAparent', CallStatus: 'completed', CallDuration: '30', Direction: 'inbound', From: '+14155552671', To: '+14155550100', Timestamp: stamp }, { timeZone: 'UTC' });
+    const child = twilioCallLog({ CallSid: 'CAchild', ParentCallSid: 'CAparent', CallStatus: 'completed', CallDuration: '25', Direction: 'outbound-dial', From: '+14155552671', To: '+919812345678', Timestamp: stamp }, { timeZone: 'UTC', agents });
+    assert.ok(!parent.skipped && !child.skipped);
+    instance.offer({ ...child, talkSeconds: 40 }, 'child');
+    instance.offer(parent, 'parent');
+    time.advance(3000);
+    assert.equal(emitted.length, 1);
+    assert.equal(emitted[0].winner.context, 'child');
+    assert.equal(emitted[0].record.direction, 'Inbound', 'the parent call says which way the call went');
+  });
+
+  it('takes the agent from the answered leg that names one when the winning leg does not (a Twilio parent and its <Dial> child)', () => {
+    const time = new FakeTime();
+    const { instance, emitted } = merger(time);
+    const stamp = 'Tue, 02 Mar 2021 21:12:56 +0000';
+    const parent = twilioCallLog({ CallSid: 'CAp2', CallStatus: 'completed', CallDuration: '80', Direction: 'inbound', From: '+14155552671', To: '+14155550100', Timestamp: stamp }, { timeZone: 'UTC', agents });
+    const child = twilioCallLog({ CallSid: 'CAc2', ParentCallSid: 'CAp2', CallStatus: 'completed', CallDuration: '71', Direction: 'outbound-dial', From: '+14155552671', To: '202', Timestamp: stamp }, { timeZone: 'UTC', agents });
+    assert.ok(!parent.skipped && !child.skipped);
+    instance.offer(parent, 'parent');
+    instance.offer(child, 'child');
+    time.advance(3000);
+    assert.equal(emitted[0].winner.context, 'parent', 'the longer talk wins');
+    assert.equal(emitted[0].record.assigned_user_id, 'u-ravi', 'the agent the child leg rang');
+  });
+
   it('serves every held call with one timer, and emits calls in the order they were opened', () => {
     const time = new FakeTime();
     const { instance, emitted } = merger(time);
