@@ -19,8 +19,6 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
   agents?: AgentDirectory;
   /** Worker nodes join it: the outbox and connections close only after they did. */
   closingGate: ClosingGate;
-  /** The agent directory (extension / phone / userId / email -> agent); undefined when invalid. */
-  agents?: AgentDirectory;
 }
 
 /** Emitted by a sangam-config node when the number of call-log records waiting in its outbox changes. */

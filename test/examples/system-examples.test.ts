@@ -6,7 +6,7 @@
  * The shared-secret checks in front of these endpoints need nothing new and are tested here too;
  * the rest needs the nodes' runtime for the `asterisk`, `freeswitch`, `twilio` and `exotel`
  * (pop-up) input formats, `pbxTimezone`, `webhookUrl` and `twilioAuthToken` (issue 12/14). Those
- * tests are marked [needs the native-format wiring] in their titles.
+ * tests are marked in their titles.
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
