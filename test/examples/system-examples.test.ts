@@ -25,7 +25,6 @@ import {
   withAuthQuery,
 } from './fixtures';
 
-const WIRING = '[needs the native-format wiring]';
 
 /** Twilio's request signature: base64 HMAC-SHA1, keyed with the auth token, of the URL and the sorted POST parameters. */
 function twilioSignature(url: string, params: Record<string, string>, authToken = TWILIO_AUTH_TOKEN): string {
@@ -89,7 +88,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
   });
 
   describe('07 Asterisk', () => {
-    it(`logs a CURL() post of CDR() columns (Basic auth, the secret as password) as one record ${WIRING}`, async () => {
+    it(`logs a CURL() post of CDR() columns (Basic auth, the secret as password) as one record`, async () => {
       // The missed call of test/sources/asterisk.test.ts, as the hangup handler's CURL() form.
       const cdr = {
         calldate: '2024-05-02 11:00:00', clid: '"Customer" <9812000002>', src: '9812000002', dst: '201', dcontext: 'from-internal',
@@ -111,7 +110,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
       }, 'asterisk CDR');
     });
 
-    it(`pops up an AMI DialBegin posted as JSON ${WIRING}`, async () => {
+    it(`pops up an AMI DialBegin posted as JSON`, async () => {
       const dialBegin = {
         Event: 'DialBegin', Privilege: 'call,all', Channel: 'PJSIP/trunk-00000012', ChannelState: '4', ChannelStateDesc: 'Ring',
         CallerIDNum: '9812000001', CallerIDName: 'Customer', ConnectedLineNum: '<unknown>', ConnectedLineName: '<unknown>', Language: 'en',
@@ -129,7 +128,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
   });
 
   describe('08 FreeSWITCH', () => {
-    it(`logs mod_json_cdr's JSON CDR sent with its cred (Basic auth) ${WIRING}`, async () => {
+    it(`logs mod_json_cdr's JSON CDR sent with its cred (Basic auth)`, async () => {
       // The cgrates sample of test/sources/freeswitch.test.ts (a FreeSWITCH host at UTC+2).
       const cdr = {
         'core-uuid': 'feef0b51-7fdf-4c4a-878e-aff233752de2',
@@ -182,7 +181,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
       SequenceNumber: '3',
     };
 
-    it(`logs a status callback with a valid X-Twilio-Signature ${WIRING}`, async () => {
+    it(`logs a status callback with a valid X-Twilio-Signature`, async () => {
       const url = `${nodeRed.url}/twilio/status-callback`;
       const answer = await postForm(url, completed, 'none', { 'x-twilio-signature': twilioSignature(url, completed) });
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -198,7 +197,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
       }, 'twilio status callback');
     });
 
-    it(`answers 403 to a tampered parameter and to a missing signature, and logs nothing ${WIRING}`, async () => {
+    it(`answers 403 to a tampered parameter and to a missing signature, and logs nothing`, async () => {
       const url = `${nodeRed.url}/twilio/status-callback`;
       const other = { ...completed, CallSid: 'CA00000000000000000000000000000001' };
       const tampered = await postForm(url, { ...other, CallDuration: '4200' }, 'none', { 'x-twilio-signature': twilioSignature(url, other) });
@@ -209,7 +208,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
       assert.equal(crm.stats.requests, 0);
     });
 
-    it(`pops up an incoming call and answers Twilio <Response/> as text/xml ${WIRING}`, async () => {
+    it(`pops up an incoming call and answers Twilio <Response/> as text/xml`, async () => {
       const url = `${nodeRed.url}/twilio/voice`;
       const incoming: Record<string, string> = {
         AccountSid: 'AC0123456789abcdef0123456789abcdef', ApiVersion: '2010-04-01', CallSid: 'CA11111111111111111111111111111111',
@@ -229,7 +228,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
   });
 
   describe('10 Exotel Passthru', () => {
-    it(`pops up the caller of a Passthru GET (?token=) and answers Exotel 200 ${WIRING}`, async () => {
+    it(`pops up the caller of a Passthru GET (?token=) and answers Exotel 200`, async () => {
       // The Passthru parameters of test/sources/exotel.test.ts, CurrentTime now (a pop-up older than 30 s is dropped).
       const now = Date.now();
       const query = new URLSearchParams({
