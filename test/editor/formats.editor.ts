@@ -102,6 +102,10 @@ describe('input formats in the editor (packed package)', function () {
       const node = await dragFromPalette(page, type, { x: 250, y: 120 });
       assert.equal(node.inputFormat, fallback);
       await openNodeDialog(page, node.id);
+      await addConfigFromSelect(page, 'server');
+      await typeInto(page, '#node-config-input-name', 'Acme CRM');
+      await typeInto(page, '#node-config-input-domain', 'acme.sangamcrm.com');
+      await closeConfigDialog(page, 'server');
       const offered = await page.locator('#node-input-inputFormat option').evaluateAll((options) => options.map((option) => (option as unknown as { value: string }).value));
       assert.deepEqual(offered, Object.keys(formats));
       const tipsCatalog = catalog(type).tip as Record<string, string>;
