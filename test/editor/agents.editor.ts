@@ -57,6 +57,7 @@ async function openAgentsTab(page: Page): Promise<string> {
   await addConfigFromSelect(page, 'server');
   await typeInto(page, '#node-config-input-name', 'Acme CRM');
   await typeInto(page, '#node-config-input-domain', 'http://127.0.0.1:9');
+  await typeInto(page, '#node-config-input-token', 'not-a-real-token');
   await page.locator('#node-config-sangam-config-tabs a[href="#sangam-config-tab-agents"]').click();
   await page.locator('#sangam-config-tab-agents .red-ui-editableList-addButton').waitFor({ state: 'visible' });
   return callLog.id;

@@ -160,6 +160,8 @@ describe('input formats in the editor (packed package)', function () {
     await openNodeDialog(page, callLog.id);
     await addConfigFromSelect(page, 'server');
     await typeInto(page, '#node-config-input-domain', 'http://127.0.0.1:9');
+    await typeInto(page, '#node-config-input-token', 'not-a-real-token');
+  await typeInto(page, '#node-config-input-token', 'not-a-real-token');
     const serverId = await closeConfigDialog(page, 'server');
     await page.locator('#node-input-inputFormat').selectOption('twilio');
     await typeInto(page, '#node-input-twilioAuthToken', TWILIO_TOKEN);
@@ -209,6 +211,8 @@ describe('input formats in the editor (packed package)', function () {
     await openNodeDialog(page, callLog.id);
     await addConfigFromSelect(page, 'server');
     await typeInto(page, '#node-config-input-domain', 'http://127.0.0.1:9');
+    await typeInto(page, '#node-config-input-token', 'not-a-real-token');
+  await typeInto(page, '#node-config-input-token', 'not-a-real-token');
     await closeConfigDialog(page, 'server');
     await page.locator('#node-input-inputFormat').selectOption('twilio');
     await typeInto(page, '#node-input-twilioAuthToken', TWILIO_TOKEN);
