@@ -201,11 +201,6 @@ describe('input formats in the editor (packed package)', function () {
   });
 
   it('the runtime keeps the Twilio auth token in its credentials store (has_twilioAuthToken)', async function () {
-    // The runtime side declares credentials.twilioAuthToken (being wired in src/ in parallel);
-    // until the compiled node does, Node-RED drops the credential with a warning: say so.
-    for (const type of ['sangam-call-log', 'sangam-notify']) {
-      if (!readFileSync(join(packageRoot(), 'nodes', `${type}.js`), 'utf8').includes('twilioAuthToken')) this.skip();
-    }
     const { page } = editor;
     const callLog = await dragFromPalette(page, 'sangam-call-log', { x: 250, y: 100 });
     await openNodeDialog(page, callLog.id);
@@ -279,6 +274,22 @@ describe('input formats in the editor (packed package)', function () {
       await filter.pressSequentially('pop-up', { delay: 30 });
       await entry.waitFor({ state: 'visible' });
       await page.locator(".red-ui-palette-node[data-palette-type='sangam-call-log']").waitFor({ state: 'hidden' });
+    } finally {
+      await filter.fill('');
+    }
+    await entry.waitFor({ state: 'visible' });
+  });
+
+  it('finds "click-to-call" when "click-to" is typed in the palette filter, and shows its label with plain hyphens', async function () {
+    const { page } = editor;
+    const entry = page.locator(".red-ui-palette-node[data-palette-type='exotel-click2call']");
+    assert.equal((await entry.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), 'click-to-call');
+    const filter = page.locator('#red-ui-palette-search input');
+    try {
+      await filter.click();
+      await filter.pressSequentially('click-to', { delay: 30 });
+      await entry.waitFor({ state: 'visible' });
+      await page.locator(".red-ui-palette-node[data-palette-type='sangam-notify']").waitFor({ state: 'hidden' });
     } finally {
       await filter.fill('');
     }
