@@ -5,26 +5,13 @@
  */
 import * as assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { NodeAPI } from 'node-red';
 import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
 import sangamConfigNode = require('../src/sangam-config');
 import sangamCallLogNode = require('../src/sangam-call-log');
 import { SECRET_TOKEN, TAB, catchNode, clearOutboxes, helper, pause } from './support/node-red';
 import { watchSends } from './support/runtime-watch';
-
-/** RED._ with the package's en-US catalogs, so log lines and statuses read as a user sees them. */
-const withCatalog = (RED: NodeAPI): void => {
-  const catalogs: Record<string, unknown> = {};
-  for (const type of ['sangam-config', 'sangam-call-log']) {
-    Object.assign(catalogs, JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', 'locales', 'en-US', `${type}.json`), 'utf8')) as object);
-  }
-  (RED as unknown as { _: unknown })._ = (key: string, params: Record<string, unknown> = {}): string => {
-    const found = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], catalogs);
-    return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_match, name: string) => String(params[name] ?? '')) : key;
-  };
-};
+import { RECORD } from './support/call-record';
+import { withCatalog } from './support/catalog';
 
 /** The helper's setFlows (not in our declaration of it): deploys a flow as the editor's Deploy button does. */
 function deploy(flowConfig: Array<Record<string, unknown>>, type: 'full' | 'flows' | 'nodes'): Promise<void> {
@@ -58,14 +45,6 @@ function recordLog(): { lines(): string[]; of(id: string): LogEntry[]; stop(): v
     stop: () => log.removeHandler(handler),
   };
 }
-
-const RECORD = {
-  direction: 'Inbound',
-  enjay_lat_source_number: '9876509876',
-  enjay_lat_destination_number: '2001',
-  date_start: '2024-05-01 10:00:00',
-  duration: 42,
-};
 
 interface StatusCall {
   thisValue: { id: string };

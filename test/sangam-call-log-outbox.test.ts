@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { NodeAPI } from 'node-red';
 import { SECRET_TOKEN, USER_DIR, catchNode, collect, helper, loggedText } from './support/node-red';
 import { loadSangamFlow, sangamFlow, useSangamCrm } from './support/sangam-crm';
 import sangamConfig = require('../src/sangam-config');
 import sangamCallLog = require('../src/sangam-call-log');
-
-/** RED._ with the package's en-US catalogs, so log lines and statuses read as a user sees them. */
-const withCatalog = (RED: NodeAPI): void => {
-  const catalogs: Record<string, unknown> = {};
-  for (const type of ['sangam-config', 'sangam-call-log']) {
-    Object.assign(catalogs, JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', 'locales', 'en-US', `${type}.json`), 'utf8')) as object);
-  }
-  (RED as unknown as { _: unknown })._ = (key: string, params: Record<string, unknown> = {}): string => {
-    const found = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], catalogs);
-    return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_match, name: string) => String(params[name] ?? '')) : key;
-  };
-};
+import { RECORD } from './support/call-record';
+import { withCatalog } from './support/catalog';
 
 interface Msg {
   payload: unknown;
@@ -29,14 +18,6 @@ interface Summary {
   waiting: number;
   discarded?: number;
 }
-
-const RECORD = {
-  direction: 'Inbound',
-  enjay_lat_source_number: '9876509876',
-  enjay_lat_destination_number: '2001',
-  date_start: '2024-05-01 10:00:00',
-  duration: 42,
-};
 
 describe('sangam-call-log with the durable outbox (on by default)', function () {
   this.timeout(40_000);

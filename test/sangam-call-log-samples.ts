@@ -1,6 +1,7 @@
 /**
- * Vendor sample payloads for the runtime tests of the telephony input formats, the same ones the
- * source modules' unit tests use (test/sources/*.test.ts), with where each comes from.
+ * Vendor sample payloads, with where each comes from: the one copy that the source modules' unit
+ * tests (test/sources/*.test.ts), the runtime tests of the telephony input formats
+ * (test/sangam-call-log-sources.test.ts) and the system examples (test/examples/) all use.
  */
 
 /** The agent directory of the tests' sangam-config (property `agents`), as the unit tests' one. */
@@ -11,9 +12,13 @@ export const AGENTS = [
 ];
 
 /**
- * Twilio status callback, parameters and formats as
- * https://www.twilio.com/docs/voice/api/call-resource#statuscallback documents them (every value a
- * string, as an http in node parses application/x-www-form-urlencoded).
+ * Twilio status callback. The parameters and their formats are those Twilio documents for the
+ * status callback: https://www.twilio.com/docs/voice/api/call-resource#statuscallback
+ * (CallSid, AccountSid, From, To, CallStatus, ApiVersion, Direction, ParentCallSid, plus
+ * CallDuration, RecordingUrl, RecordingSid, RecordingDuration, Timestamp (RFC 2822),
+ * CallbackSource, SequenceNumber) and the status values of
+ * https://www.twilio.com/docs/voice/api/call-resource#call-status-values. Every value is a
+ * string, as Node-RED's http in node parses application/x-www-form-urlencoded.
  */
 export function twilioStatusCallback(overrides: Record<string, string | undefined> = {}): Record<string, string> {
   const fields: Record<string, string | undefined> = {
@@ -64,8 +69,12 @@ export const TWILIO_DOC = {
 };
 
 /**
- * The AMI Cdr event of an inbound call answered at extension 202, as cdr_manager writes it
- * (https://docs.asterisk.org/Asterisk_20_Documentation/API_Documentation/AMI_Events/Cdr/), raw text.
+ * The AMI Cdr event of an inbound call answered at extension 202, as cdr_manager writes it on the
+ * AMI socket, raw text. The keys and their order are those of
+ * https://docs.asterisk.org/Asterisk_20_Documentation/API_Documentation/AMI_Events/Cdr/ and of
+ * cdr_manager.c (asterisk/asterisk, cdr/cdr_manager.c: manager_event(EVENT_FLAG_CDR, "Cdr", ...),
+ * times as DATE_FORMAT "%Y-%m-%d %T" in the server's local time, AnswerTime left empty when the
+ * call was not answered, [mappings] in cdr_manager.conf appending e.g. "LinkedID: ...").
  */
 export const AMI_CDR_TEXT = [
   'Event: Cdr',
@@ -111,12 +120,15 @@ export function asteriskRingGroupCdr(extension: string, disposition: 'ANSWERED' 
 }
 
 /**
- * A JSON CDR that mod_json_cdr wrote for a real call (extension 1001 calling 1002 on a host in
- * UTC+2), published in cgrates/cgrates, general_tests/fsevcorelate_test.go (`jsonCdr`), trimmed to
- * the parts the mapper reads; field names per
- * https://developer.signalwire.com/freeswitch/module-reference/event-handlers/mod_json_cdr/
+ * A JSON CDR that mod_json_cdr wrote for a real call (extension 1001 calling 1002 on a
+ * FreeSWITCH host in UTC+2), published in cgrates/cgrates, general_tests/fsevcorelate_test.go
+ * (`jsonCdr`), trimmed here to the parts the mapper reads and their neighbours; values unchanged.
+ * Field names and where they live (variables, callflow[].caller_profile, the encode-values and
+ * encode settings) per https://developer.signalwire.com/freeswitch/module-reference/event-handlers/mod_json_cdr/
+ * and https://developer.signalwire.com/freeswitch/FreeSWITCH-Explained/Modules/mod_json_cdr_4653124
+ * `variables` are merged over the sample's; `callflow`, when given, replaces the sample's.
  */
-export function freeswitchJsonCdr(variables: Record<string, string> = {}): Record<string, unknown> {
+export function freeswitchJsonCdr(variables: Record<string, string> = {}, callflow?: unknown): Record<string, unknown> {
   return {
     'core-uuid': 'feef0b51-7fdf-4c4a-878e-aff233752de2',
     channel_data: { state: 'CS_REPORTING', direction: 'inbound', state_number: '11' },
@@ -149,7 +161,9 @@ export function freeswitchJsonCdr(variables: Record<string, string> = {}): Recor
       billsec: '15',
       ...variables,
     },
-    callflow: {
+    // Older mod_json_cdr wrote "callflow" once per profile as repeated keys: JSON.parse keeps the
+    // last one, profile_index 1 here. Current versions write an array.
+    callflow: callflow ?? {
       dialplan: 'XML',
       profile_index: '1',
       caller_profile: {
@@ -162,7 +176,6 @@ export function freeswitchJsonCdr(variables: Record<string, string> = {}): Recor
   };
 }
 
-/** An Exotel status callback (https://developer.exotel.com/api/statuscallback), terminal event. */
 export function exotelStatusCallback(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     CallSid: 'b6cfaf5a6e1d4c6e9d5d1a8a0f1c2d3e',
@@ -183,8 +196,11 @@ export function exotelStatusCallback(overrides: Record<string, unknown> = {}): R
 }
 
 /**
- * The Passthru applet's query for an incoming call
- * (https://support.exotel.com/support/solutions/articles/48283-working-with-passthru-applet).
+ * The Passthru applet's query for an incoming call: the query parameters of
+ * https://support.exotel.com/support/solutions/articles/48283-working-with-passthru-applet
+ * (CallSid, CallFrom, CallTo, Direction incoming/outbound-dial, Created, DialCallDuration,
+ * StartTime, EndTime, CallType, DialWhomNumber, CurrentTime, From, To, ...), with values in the
+ * forms Exotel sends them (Created 'Tue, 03 Sep 2024 11:44:54', CurrentTime '2024-09-03 11:44:54').
  */
 export const EXOTEL_PASSTHRU = {
   CallSid: '9953099079d70b89bbc1aa43ae6d1893',
@@ -202,7 +218,10 @@ export const EXOTEL_PASSTHRU = {
   CurrentTime: '2024-09-03 11:44:56',
 };
 
-/** AMI DialBegin (https://docs.asterisk.org/Asterisk_20_Documentation/API_Documentation/AMI_Events/DialBegin/). */
+/**
+ * AMI DialBegin of the call of AMI_CDR_TEXT ringing extension 202
+ * (https://docs.asterisk.org/Asterisk_20_Documentation/API_Documentation/AMI_Events/DialBegin/).
+ */
 export const AMI_DIAL_BEGIN = {
   Event: 'DialBegin', Privilege: 'call,all', Channel: 'PJSIP/trunk-00000012', ChannelState: '4', ChannelStateDesc: 'Ring',
   CallerIDNum: '9812000001', CallerIDName: 'Customer', ConnectedLineNum: '<unknown>', ConnectedLineName: '<unknown>', Language: 'en',

@@ -14,6 +14,7 @@ import { join, relative } from 'node:path';
 import { ExotelStandIn } from '../dev/standins/exotel';
 import { SangamCrmStandIn } from '../dev/standins/sangam-crm';
 import { type FlowNode, NodeRedProcess } from './support/node-red-process';
+import { RECORD } from './support/call-record';
 
 const GOOD_TOKEN = 'Tk-GOOD-secret-4c8e1f9a2b';
 /** A second config's token the CRM does not know: every answer to it is a 401. */
@@ -29,14 +30,6 @@ const SECRET_FORMS: Record<string, string> = {
   'exotel apiToken': EXOTEL_API_TOKEN,
   'exotel apiKey': EXOTEL_API_KEY,
   'exotel Basic credentials': Buffer.from(`${EXOTEL_API_KEY}:${EXOTEL_API_TOKEN}`).toString('base64'),
-};
-
-const RECORD = {
-  direction: 'Inbound',
-  enjay_lat_source_number: '9876509876',
-  enjay_lat_destination_number: '2001',
-  date_start: '2024-05-01 10:00:00',
-  duration: 42,
 };
 
 /** Every secret found in `text`, as "<where>: <which>". */

@@ -23,16 +23,9 @@ import {
   resetEditor,
   screenshotDir,
 } from './support/editor-page';
+import { RECORD } from '../support/call-record';
 
 const TOKEN = 'outbox-editor-test-token';
-
-const RECORD = {
-  direction: 'Inbound',
-  enjay_lat_source_number: '9876509876',
-  enjay_lat_destination_number: '2001',
-  date_start: '2024-05-01 10:00:00',
-  duration: 42,
-};
 
 interface OutboxAnswer {
   entries: number;

@@ -1,7 +1,7 @@
 /**
  * Examples 07-10 (Asterisk, FreeSWITCH, Twilio, Exotel Passthru) end to end in a real node-red
- * process against the SangamCRM stand-in, fed with the vendors' sample payloads (the same ones
- * test/sources/*.test.ts take from the vendor docs, cited there).
+ * process against the SangamCRM stand-in, fed with the vendors' sample payloads (those of
+ * test/sangam-call-log-samples.ts that test/sources/*.test.ts use too, each cited there).
  *
  * The shared-secret checks in front of these endpoints need nothing new and are tested here too;
  * the rest needs the nodes' runtime for the `asterisk`, `freeswitch`, `twilio` and `exotel`
@@ -24,6 +24,7 @@ import {
   postJson,
   withAuthQuery,
 } from './fixtures';
+import { AMI_DIAL_BEGIN, EXOTEL_PASSTHRU, freeswitchJsonCdr, twilioStatusCallback } from '../sangam-call-log-samples';
 
 
 /** Twilio's request signature: base64 HMAC-SHA1, keyed with the auth token, of the URL and the sorted POST parameters. */
@@ -111,14 +112,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
     });
 
     it(`pops up an AMI DialBegin posted as JSON`, async () => {
-      const dialBegin = {
-        Event: 'DialBegin', Privilege: 'call,all', Channel: 'PJSIP/trunk-00000012', ChannelState: '4', ChannelStateDesc: 'Ring',
-        CallerIDNum: '9812000001', CallerIDName: 'Customer', ConnectedLineNum: '<unknown>', ConnectedLineName: '<unknown>', Language: 'en',
-        AccountCode: '', Context: 'from-trunk', Exten: '202', Priority: '2', Uniqueid: '1714645200.18', Linkedid: '1714645200.18',
-        DestChannel: 'PJSIP/202-00000013', DestChannelState: '0', DestChannelStateDesc: 'Down', DestCallerIDNum: '202', DestCallerIDName: 'Ravi',
-        DestConnectedLineNum: '9812000001', DestConnectedLineName: 'Customer', DestLanguage: 'en', DestAccountCode: '', DestContext: 'from-internal',
-        DestExten: '202', DestPriority: '1', DestUniqueid: '1714645200.19', DestLinkedid: '1714645200.18', DialString: '202',
-      };
+      const dialBegin = AMI_DIAL_BEGIN;
       const answer = await postJson(`${nodeRed.url}/asterisk/ringing`, dialBegin);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.deepEqual(answer.body, { message: 'success' });
@@ -130,28 +124,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
   describe('08 FreeSWITCH', () => {
     it(`logs mod_json_cdr's JSON CDR sent with its cred (Basic auth)`, async () => {
       // The cgrates sample of test/sources/freeswitch.test.ts (a FreeSWITCH host at UTC+2).
-      const cdr = {
-        'core-uuid': 'feef0b51-7fdf-4c4a-878e-aff233752de2',
-        channel_data: { state: 'CS_REPORTING', direction: 'inbound', state_number: '11' },
-        variables: {
-          direction: 'inbound', uuid: '86cfd6e2-dbda-45a3-b59d-f683ec368e8b', session_id: '5', sip_from_user: '1001',
-          channel_name: 'sofia/internal/1001@192.168.56.74', effective_caller_id_name: 'Extension 1001', effective_caller_id_number: '1001',
-          user_name: '1001', sip_req_user: '1002', call_uuid: '86cfd6e2-dbda-45a3-b59d-f683ec368e8b', RFC2822_DATE: 'Tue, 08 Apr 2014 21:10:21 +0200',
-          dialed_extension: '1002', dialed_user: '1002', bridge_uuid: '402f0929-fa14-4a5f-9642-3a1311bb4ddd',
-          last_sent_callee_id_name: 'Outbound Call', last_sent_callee_id_number: '1002', hangup_cause: 'NORMAL_CLEARING', hangup_cause_q850: '16',
-          start_stamp: '2014-04-08 21:10:21', answer_stamp: '2014-04-08 21:10:27', end_stamp: '2014-04-08 21:10:42',
-          start_epoch: '1396984221', answer_epoch: '1396984227', end_epoch: '1396984242', duration: '21', billsec: '15',
-        },
-        callflow: {
-          dialplan: 'XML', profile_index: '1',
-          caller_profile: {
-            username: '1001', dialplan: 'XML', caller_id_name: '1001', ani: '1001', caller_id_number: '1001', network_addr: '192.168.56.1',
-            rdnis: '', destination_number: '1002', uuid: '86cfd6e2-dbda-45a3-b59d-f683ec368e8b', source: 'mod_sofia', context: 'default',
-            chan_name: 'sofia/internal/1001@192.168.56.74',
-          },
-          times: { created_time: '1396984221278217', answered_time: '1396984227717006', hangup_time: '1396984242257026' },
-        },
-      };
+      const cdr = freeswitchJsonCdr();
       const answer = await postJson(`${nodeRed.url}/freeswitch/cdr`, cdr, { basic: ['freeswitch', WEBHOOK_SECRET] });
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       // mod_json_cdr with encode=true sends the same CDR url-encoded as cdr=...: a repeat of the same call.
@@ -173,13 +146,8 @@ describe('examples 07-10: telephony systems in their own formats', function () {
   });
 
   describe('09 Twilio', () => {
-    // The completed call of test/sources/twilio.test.ts.
-    const completed: Record<string, string> = {
-      AccountSid: 'AC0123456789abcdef0123456789abcdef', ApiVersion: '2010-04-01', CallSid: 'CA5f7b1c2e8a1d4e0012c3b4a5d6e7f809',
-      CallStatus: 'completed', CallDuration: '42', Direction: 'outbound-api', From: '+919812345678', To: '+14155552671',
-      Called: '+14155552671', Caller: '+919812345678', Timestamp: 'Tue, 02 Mar 2021 21:12:56 +0000', CallbackSource: 'call-progress-events',
-      SequenceNumber: '3',
-    };
+    // The completed call of test/sources/twilio.test.ts, without its recording.
+    const completed: Record<string, string> = twilioStatusCallback({ RecordingUrl: undefined, RecordingSid: undefined, RecordingDuration: undefined });
 
     it(`logs a status callback with a valid X-Twilio-Signature`, async () => {
       const url = `${nodeRed.url}/twilio/status-callback`;
@@ -232,9 +200,7 @@ describe('examples 07-10: telephony systems in their own formats', function () {
       // The Passthru parameters of test/sources/exotel.test.ts, CurrentTime now (a pop-up older than 30 s is dropped).
       const now = Date.now();
       const query = new URLSearchParams({
-        CallSid: '9953099079d70b89bbc1aa43ae6d1893', CallFrom: '09901320691', CallTo: '08069891522', Direction: 'incoming',
-        Created: 'Tue, 03 Sep 2024 11:44:54', DialCallDuration: '0', StartTime: indiaTime(now), EndTime: '1970-01-01 05:30:00',
-        CallType: 'call-attempt', DialWhomNumber: '09876543210', From: '09901320691', To: '08069891522', CurrentTime: indiaTime(now),
+        ...EXOTEL_PASSTHRU, StartTime: indiaTime(now), CurrentTime: indiaTime(now),
         token: WEBHOOK_SECRET,
       });
       const response = await fetch(`${nodeRed.url}/exotel/passthru?${query.toString()}`);

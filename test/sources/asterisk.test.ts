@@ -3,14 +3,12 @@ import { ConfigError, ValidationError } from '../../src/lib/errors';
 import { AgentDirectory } from '../../src/sangam/agent-directory';
 import { asteriskCallLog, AsteriskCallLogOptions, asteriskPopup, parseAmiText } from '../../src/sources/asterisk';
 import type { MappedCall, PopupEvent } from '../../src/sources/common';
+import { AMI_CDR_TEXT, AMI_DIAL_BEGIN } from '../sangam-call-log-samples';
 
 /*
  * Samples:
- * - AMI Cdr event: the keys and their order are those of
- *   https://docs.asterisk.org/Asterisk_20_Documentation/API_Documentation/AMI_Events/Cdr/ and of
- *   cdr_manager.c (asterisk/asterisk, cdr/cdr_manager.c: manager_event(EVENT_FLAG_CDR, "Cdr", ...),
- *   times as DATE_FORMAT "%Y-%m-%d %T" in the server's local time, AnswerTime left empty when the
- *   call was not answered, [mappings] in cdr_manager.conf appending e.g. "LinkedID: ...").
+ * - AMI Cdr event (AMI_CDR_TEXT) and DialBegin (AMI_DIAL_BEGIN): ../sangam-call-log-samples.ts,
+ *   with the Asterisk docs and cdr_manager.c they follow.
  * - CDR columns / CDR() variables: https://docs.asterisk.org/Configuration/Reporting/Call-Detail-Records-CDR/CDR-Variables/
  *   (src, dst, start, answer, end, duration, billsec, disposition ANSWERED/NO ANSWER/BUSY, uniqueid,
  *   userfield) and the cdr table's calldate, linkedid, recordingfile columns.
@@ -23,33 +21,6 @@ const agents = new AgentDirectory([
   { name: 'Ravi', extension: '202', phone: '09876543210', userId: 'u-ravi', email: 'ravi@example.com' },
 ]);
 const OPTIONS: AsteriskCallLogOptions = { timeZone: 'Asia/Kolkata', pbxTimeZone: 'Asia/Kolkata', agents };
-
-/** An inbound call answered at extension 202, as cdr_manager writes it on the AMI socket. */
-const AMI_CDR_TEXT = [
-  'Event: Cdr',
-  'Privilege: cdr,all',
-  'AccountCode: ',
-  'Source: 9812000001',
-  'Destination: 202',
-  'DestinationContext: from-internal',
-  'CallerID: "Customer" <9812000001>',
-  'Channel: PJSIP/trunk-00000012',
-  'DestinationChannel: PJSIP/202-00000013',
-  'LastApplication: Dial',
-  'LastData: PJSIP/202,30,tT',
-  'StartTime: 2024-05-02 10:20:00',
-  'AnswerTime: 2024-05-02 10:20:06',
-  'EndTime: 2024-05-02 10:21:17',
-  'Duration: 77',
-  'BillableSeconds: 71',
-  'Disposition: ANSWERED',
-  'AMAFlags: DOCUMENTATION',
-  'UniqueID: 1714645200.18',
-  'UserField: ',
-  'LinkedID: 1714645200.18',
-  '',
-  '',
-].join('\r\n');
 
 function mapped(body: unknown, options = OPTIONS): MappedCall {
   const result = asteriskCallLog(body, options);
@@ -174,14 +145,7 @@ describe('asteriskCallLog', () => {
 
 describe('asteriskPopup', () => {
   const options = { timeZone: 'Asia/Kolkata', agents, eventCode: 'TC', now: () => Date.UTC(2024, 4, 2, 4, 50, 5) };
-  const dialBegin = {
-    Event: 'DialBegin', Privilege: 'call,all', Channel: 'PJSIP/trunk-00000012', ChannelState: '4', ChannelStateDesc: 'Ring',
-    CallerIDNum: '9812000001', CallerIDName: 'Customer', ConnectedLineNum: '<unknown>', ConnectedLineName: '<unknown>', Language: 'en',
-    AccountCode: '', Context: 'from-trunk', Exten: '202', Priority: '2', Uniqueid: '1714645200.18', Linkedid: '1714645200.18',
-    DestChannel: 'PJSIP/202-00000013', DestChannelState: '0', DestChannelStateDesc: 'Down', DestCallerIDNum: '202', DestCallerIDName: 'Ravi',
-    DestConnectedLineNum: '9812000001', DestConnectedLineName: 'Customer', DestLanguage: 'en', DestAccountCode: '', DestContext: 'from-internal',
-    DestExten: '202', DestPriority: '1', DestUniqueid: '1714645200.19', DestLinkedid: '1714645200.18', DialString: '202',
-  };
+  const dialBegin = AMI_DIAL_BEGIN;
 
   it('turns DialBegin into a pop-up for the agent of the dialled channel', () => {
     assert.deepEqual(asteriskPopup(dialBegin, options), {

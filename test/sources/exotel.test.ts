@@ -4,6 +4,7 @@ import { AgentDirectory } from '../../src/sangam/agent-directory';
 import { exotelCallbackToCallRecord as fromIntakeModule } from '../../src/sangam/exotel-callback';
 import { exotelCallbackToCallRecord, exotelCallLog, exotelPopup } from '../../src/sources/exotel';
 import type { MappedCall } from '../../src/sources/common';
+import { EXOTEL_PASSTHRU } from '../sangam-call-log-samples';
 
 /*
  * Samples:
@@ -11,11 +12,8 @@ import type { MappedCall } from '../../src/sources/common';
  *   DateUpdated, Status, RecordingUrl; with StatusCallbackEvents: EventType, DateCreated, To, From,
  *   PhoneNumberSid, StartTime, EndTime, ConversationDuration, Direction, CustomField, Legs), times
  *   'YYYY-MM-DD HH:mm:ss' as documented there; see also ../shared/reference/exotel-connect-api.md.
- * - Passthru: the query parameters of
+ * - Passthru: EXOTEL_PASSTHRU of ../sangam-call-log-samples.ts, the query parameters of
  *   https://support.exotel.com/support/solutions/articles/48283-working-with-passthru-applet
- *   (CallSid, CallFrom, CallTo, Direction incoming/outbound-dial, Created, DialCallDuration,
- *   StartTime, EndTime, CallType, DialWhomNumber, CurrentTime, From, To, ...), with values in the
- *   forms Exotel sends them (Created 'Tue, 03 Sep 2024 11:44:54', CurrentTime '2024-09-03 11:44:54').
  */
 
 const agents = new AgentDirectory([
@@ -103,21 +101,7 @@ describe('exotelCallLog', () => {
 });
 
 describe('exotelPopup', () => {
-  const passthru = {
-    CallSid: '9953099079d70b89bbc1aa43ae6d1893',
-    CallFrom: '09901320691',
-    CallTo: '08069891522',
-    Direction: 'incoming',
-    Created: 'Tue, 03 Sep 2024 11:44:54',
-    DialCallDuration: '0',
-    StartTime: '2024-09-03 11:44:54',
-    EndTime: '1970-01-01 05:30:00',
-    CallType: 'call-attempt',
-    DialWhomNumber: '09876543210',
-    From: '09901320691',
-    To: '08069891522',
-    CurrentTime: '2024-09-03 11:44:56',
-  };
+  const passthru = EXOTEL_PASSTHRU;
   const options = { ...IST, eventCode: 'TC', now: () => 0 };
 
   it('turns an incoming call into a pop-up for the agent being dialled (DialWhomNumber), at CurrentTime', () => {

@@ -3,62 +3,12 @@ import { ValidationError } from '../../src/lib/errors';
 import { AgentDirectory } from '../../src/sangam/agent-directory';
 import { freeswitchCallLog } from '../../src/sources/freeswitch';
 import type { MappedCall } from '../../src/sources/common';
+import { freeswitchJsonCdr as jsonCdr } from '../sangam-call-log-samples';
 
 /*
- * Sample: a JSON CDR that mod_json_cdr wrote for a real call (extension 1001 calling 1002 on a
- * FreeSWITCH host in UTC+2), published in cgrates/cgrates, general_tests/fsevcorelate_test.go
- * (`jsonCdr`), trimmed here to the parts the mapper reads and their neighbours; values unchanged.
- * Field names and where they live (variables, callflow[].caller_profile, the encode-values and
- * encode settings) per https://developer.signalwire.com/freeswitch/module-reference/event-handlers/mod_json_cdr/
- * and https://developer.signalwire.com/freeswitch/FreeSWITCH-Explained/Modules/mod_json_cdr_4653124
+ * Sample: jsonCdr() is freeswitchJsonCdr of ../sangam-call-log-samples.ts, a JSON CDR that
+ * mod_json_cdr wrote for a real call (cgrates/cgrates, general_tests/fsevcorelate_test.go), cited there.
  */
-function jsonCdr(variables: Record<string, string> = {}, callflow?: unknown): Record<string, unknown> {
-  return {
-    'core-uuid': 'feef0b51-7fdf-4c4a-878e-aff233752de2',
-    channel_data: { state: 'CS_REPORTING', direction: 'inbound', state_number: '11' },
-    variables: {
-      direction: 'inbound',
-      uuid: '86cfd6e2-dbda-45a3-b59d-f683ec368e8b',
-      session_id: '5',
-      sip_from_user: '1001',
-      channel_name: 'sofia/internal/1001@192.168.56.74',
-      effective_caller_id_name: 'Extension 1001',
-      effective_caller_id_number: '1001',
-      user_name: '1001',
-      sip_req_user: '1002',
-      call_uuid: '86cfd6e2-dbda-45a3-b59d-f683ec368e8b',
-      RFC2822_DATE: 'Tue, 08 Apr 2014 21:10:21 +0200',
-      dialed_extension: '1002',
-      dialed_user: '1002',
-      bridge_uuid: '402f0929-fa14-4a5f-9642-3a1311bb4ddd',
-      last_sent_callee_id_name: 'Outbound Call',
-      last_sent_callee_id_number: '1002',
-      hangup_cause: 'NORMAL_CLEARING',
-      hangup_cause_q850: '16',
-      start_stamp: '2014-04-08 21:10:21',
-      answer_stamp: '2014-04-08 21:10:27',
-      end_stamp: '2014-04-08 21:10:42',
-      start_epoch: '1396984221',
-      answer_epoch: '1396984227',
-      end_epoch: '1396984242',
-      duration: '21',
-      billsec: '15',
-      ...variables,
-    },
-    // Older mod_json_cdr wrote "callflow" once per profile as repeated keys: JSON.parse keeps the
-    // last one, profile_index 1 here. Current versions write an array.
-    callflow: callflow ?? {
-      dialplan: 'XML',
-      profile_index: '1',
-      caller_profile: {
-        username: '1001', dialplan: 'XML', caller_id_name: '1001', ani: '1001', caller_id_number: '1001', network_addr: '192.168.56.1',
-        rdnis: '', destination_number: '1002', uuid: '86cfd6e2-dbda-45a3-b59d-f683ec368e8b', source: 'mod_sofia', context: 'default',
-        chan_name: 'sofia/internal/1001@192.168.56.74',
-      },
-      times: { created_time: '1396984221278217', answered_time: '1396984227717006', hangup_time: '1396984242257026' },
-    },
-  };
-}
 
 const agents = new AgentDirectory([
   { name: 'Asha', extension: '1001', phone: '+91 98123 45678', userId: 'u-asha', email: 'asha@example.com' },

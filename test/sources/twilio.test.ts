@@ -3,15 +3,15 @@ import { ValidationError } from '../../src/lib/errors';
 import { AgentDirectory } from '../../src/sangam/agent-directory';
 import { parseTwilioTime, twilioCallLog, twilioPopup } from '../../src/sources/twilio';
 import type { MappedCall } from '../../src/sources/common';
+import { TWILIO_INCOMING, twilioStatusCallback as statusCallback } from '../sangam-call-log-samples';
 
 /*
  * Samples: the parameters and their formats are those Twilio documents for
- * - the status callback: https://www.twilio.com/docs/voice/api/call-resource#statuscallback
- *   (CallSid, AccountSid, From, To, CallStatus, ApiVersion, Direction, ParentCallSid, plus
- *   CallDuration, RecordingUrl, RecordingSid, RecordingDuration, Timestamp (RFC 2822),
- *   CallbackSource, SequenceNumber) and the status values of
+ * - the status callback: statusCallback() is twilioStatusCallback of ../sangam-call-log-samples.ts,
+ *   which cites https://www.twilio.com/docs/voice/api/call-resource#statuscallback and
  *   https://www.twilio.com/docs/voice/api/call-resource#call-status-values;
- * - the incoming-call request: https://www.twilio.com/docs/usage/webhooks/voice-webhooks
+ * - the incoming-call request (TWILIO_INCOMING of ../sangam-call-log-samples.ts):
+ *   https://www.twilio.com/docs/usage/webhooks/voice-webhooks
  *   (CallSid, AccountSid, From, To, CallStatus ringing, ApiVersion, Direction inbound, ...).
  * Every value is a string, as Node-RED's http in node parses application/x-www-form-urlencoded.
  */
@@ -21,29 +21,6 @@ const agents = new AgentDirectory([
   { name: 'Ravi', extension: '202', phone: '09876543210', userId: 'u-ravi', email: 'ravi@example.com' },
 ]);
 const IST = { timeZone: 'Asia/Kolkata', agents };
-
-function statusCallback(overrides: Record<string, string | undefined> = {}): Record<string, string> {
-  const fields: Record<string, string | undefined> = {
-    AccountSid: 'AC0123456789abcdef0123456789abcdef',
-    ApiVersion: '2010-04-01',
-    CallSid: 'CA5f7b1c2e8a1d4e0012c3b4a5d6e7f809',
-    CallStatus: 'completed',
-    CallDuration: '42',
-    Direction: 'outbound-api',
-    From: '+919812345678',
-    To: '+14155552671',
-    Called: '+14155552671',
-    Caller: '+919812345678',
-    Timestamp: 'Tue, 02 Mar 2021 21:12:56 +0000',
-    CallbackSource: 'call-progress-events',
-    SequenceNumber: '3',
-    RecordingUrl: 'https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings/RE0123456789abcdef0123456789abcdef',
-    RecordingSid: 'RE0123456789abcdef0123456789abcdef',
-    RecordingDuration: '40',
-    ...overrides,
-  };
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<string, string>;
-}
 
 function mapped(body: unknown, options = IST): MappedCall {
   const result = twilioCallLog(body, options);
@@ -134,18 +111,7 @@ describe('parseTwilioTime', () => {
 });
 
 describe('twilioPopup', () => {
-  const incoming = {
-    AccountSid: 'AC0123456789abcdef0123456789abcdef',
-    ApiVersion: '2010-04-01',
-    CallSid: 'CA1d2e3f40000000000000000000000001',
-    CallStatus: 'ringing',
-    Direction: 'inbound',
-    From: '+14155552671',
-    To: '+919812345678',
-    Caller: '+14155552671',
-    Called: '+919812345678',
-    CallerCountry: 'US',
-  };
+  const incoming = TWILIO_INCOMING;
   const options = { ...IST, eventCode: 'TC', now: () => Date.UTC(2024, 4, 2, 4, 50, 5) };
 
   it('turns the incoming-call webhook into a pop-up for the agent whose number rings, at the time it arrived', () => {
