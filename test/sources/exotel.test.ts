@@ -1,7 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { ValidationError } from '../../src/lib/errors';
 import { AgentDirectory } from '../../src/sangam/agent-directory';
-import { exotelCallbackToCallRecord as fromIntakeModule } from '../../src/sangam/exotel-callback';
 import { exotelCallbackToCallRecord, exotelCallLog, exotelPopup } from '../../src/sources/exotel';
 import type { MappedCall } from '../../src/sources/common';
 import { EXOTEL_PASSTHRU } from '../sangam-call-log-samples';
@@ -93,10 +92,6 @@ describe('exotelCallLog', () => {
 
   it('rejects a callback without CallSid, naming it', () => {
     assert.throws(() => exotelCallLog(terminal({ CallSid: undefined }), IST), (error: unknown) => error instanceof ValidationError && error.field === 'CallSid');
-  });
-
-  it('is the mapping exotel-callback.ts re-exports for its intake', () => {
-    assert.equal(fromIntakeModule, exotelCallbackToCallRecord);
   });
 });
 

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { ExotelStandIn } from '../../dev/standins/exotel';
 import { ValidationError } from '../../src/lib/errors';
 import { ACCOUNT_SID, API_KEY, API_TOKEN, BASIC_AUTH, parseMultipart, startCallbackReceiver } from '../exotel/support';
-import { CallbackDeduplicator, ExotelCallbackIntake, exotelCallbackToCallRecord } from '../../src/sangam/exotel-callback';
+import { exotelCallbackToCallRecord } from '../../src/sources/exotel';
 
 /** A terminal callback as multipart/form-data arrives through http-in: every field a string. */
 function formCallback(overrides: Record<string, string | undefined> = {}): Record<string, string> {
@@ -160,66 +160,5 @@ describe('exotelCallbackToCallRecord with callbacks from the Exotel stand-in', (
       await receiver.close();
       await standIn.close();
     }
-  });
-});
-
-describe('CallbackDeduplicator', () => {
-  it('reports a repeat within the ttl, per CallSid and EventType', () => {
-    let now = 1_000;
-    const dedupe = new CallbackDeduplicator({ maxEntries: 10, ttlMs: 1_000, now: () => now });
-    assert.equal(dedupe.seen('A', 'terminal'), false);
-    assert.equal(dedupe.seen('A', 'terminal'), true);
-    assert.equal(dedupe.seen('A', 'answered'), false);
-    assert.equal(dedupe.seen('B', 'terminal'), false);
-    now += 999;
-    assert.equal(dedupe.seen('A', 'terminal'), true);
-    now += 1;
-    assert.equal(dedupe.seen('A', 'terminal'), false, 'expired after the ttl');
-  });
-
-  it('forgets a pair after a failed delivery so that the retry is handled', () => {
-    const dedupe = new CallbackDeduplicator({ maxEntries: 10, ttlMs: 60_000 });
-    assert.equal(dedupe.seen('A', 'terminal'), false);
-    dedupe.forget('A', 'terminal');
-    assert.equal(dedupe.seen('A', 'terminal'), false);
-    assert.equal(dedupe.seen('A', 'terminal'), true);
-  });
-
-  it('is bounded: the oldest entries are dropped first', () => {
-    const dedupe = new CallbackDeduplicator({ maxEntries: 3, ttlMs: 60_000 });
-    for (const sid of ['1', '2', '3', '4']) assert.equal(dedupe.seen(sid, 'terminal'), false);
-    assert.equal(dedupe.size, 3);
-    assert.equal(dedupe.seen('4', 'terminal'), true);
-    assert.equal(dedupe.seen('2', 'terminal'), true);
-    assert.equal(dedupe.seen('1', 'terminal'), false, 'the oldest was evicted');
-  });
-
-  it('defaults to 10,000 entries and one hour', () => {
-    let now = 0;
-    const dedupe = new CallbackDeduplicator({ now: () => now });
-    for (let i = 0; i < 10_001; i++) dedupe.seen(String(i), 'terminal');
-    assert.equal(dedupe.size, 10_000);
-    now += 3_599_999;
-    assert.equal(dedupe.seen('10000', 'terminal'), true);
-    now += 1;
-    assert.equal(dedupe.seen('10000', 'terminal'), false);
-  });
-});
-
-describe('ExotelCallbackIntake', () => {
-  it('logs a terminal callback once, skips its repeats and answered events, and lets a retry through after a failure', () => {
-    const intake = new ExotelCallbackIntake();
-    const first = intake.decide(formCallback());
-    assert.equal(first.kind, 'log');
-    const repeat = intake.decide(formCallback());
-    assert.deepEqual(repeat, {
-      kind: 'skip',
-      answer: { skipped: true, reason: 'repeated status callback', CallSid: 'b6cfaf0e2d4b0e8a4c16b9a1d2f4c9e1', EventType: 'terminal' },
-    });
-    const answered = intake.decide(formCallback({ EventType: 'answered' }));
-    assert.equal(answered.kind, 'skip');
-    intake.notKept(first);
-    assert.equal(intake.decide(formCallback()).kind, 'log', 'after a failed delivery, Exotel’s retry is logged');
-    assert.throws(() => intake.decide(formCallback({ CallSid: undefined })), ValidationError);
   });
 });
