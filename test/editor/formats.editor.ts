@@ -268,14 +268,12 @@ describe('input formats in the editor (packed package)', function () {
     const { page } = editor;
     const entry = page.locator(".red-ui-palette-node[data-palette-type='sangam-notify']");
     assert.equal((await entry.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), 'call pop-up');
-    const filter = page.locator('#red-ui-palette-search input');
     try {
-      await filter.click();
-      await filter.pressSequentially('pop-up', { delay: 30 });
+      await typePaletteFilter(page, 'pop-up');
       await entry.waitFor({ state: 'visible' });
       await page.locator(".red-ui-palette-node[data-palette-type='sangam-call-log']").waitFor({ state: 'hidden' });
     } finally {
-      await filter.fill('');
+      await clearPaletteFilter(page);
     }
     await entry.waitFor({ state: 'visible' });
   });
@@ -284,15 +282,35 @@ describe('input formats in the editor (packed package)', function () {
     const { page } = editor;
     const entry = page.locator(".red-ui-palette-node[data-palette-type='exotel-click2call']");
     assert.equal((await entry.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), 'click-to-call');
-    const filter = page.locator('#red-ui-palette-search input');
     try {
-      await filter.click();
-      await filter.pressSequentially('click-to', { delay: 30 });
+      await typePaletteFilter(page, 'click-to');
       await entry.waitFor({ state: 'visible' });
       await page.locator(".red-ui-palette-node[data-palette-type='sangam-notify']").waitFor({ state: 'hidden' });
     } finally {
-      await filter.fill('');
+      await clearPaletteFilter(page);
     }
     await entry.waitFor({ state: 'visible' });
   });
 });
+
+// The palette filter reacts to keyup only (Node-RED's searchBox), so it is typed and cleared with
+// keys: a programmatic fill('') empties the input but leaves the last filter applied, which hid
+// the next test's node in CI. Each step checks that the input holds what was typed.
+async function typePaletteFilter(page: Page, text: string): Promise<void> {
+  const filter = page.locator('#red-ui-palette-search input');
+  await filter.focus();
+  await filter.press('Control+A');
+  await filter.pressSequentially(text, { delay: 30 });
+  assert.equal(await filter.inputValue(), text);
+}
+
+async function clearPaletteFilter(page: Page): Promise<void> {
+  const filter = page.locator('#red-ui-palette-search input');
+  await filter.focus();
+  await filter.press('Escape');
+  assert.equal(await filter.inputValue(), '');
+  // Every one of our nodes is back once the empty filter has been applied.
+  for (const type of ['sangam-call-log', 'sangam-notify', 'exotel-click2call']) {
+    await page.locator(`.red-ui-palette-node[data-palette-type='${type}']`).waitFor({ state: 'visible' });
+  }
+}
