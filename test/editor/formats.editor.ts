@@ -264,33 +264,25 @@ describe('input formats in the editor (packed package)', function () {
     assert.equal(await page.locator(`datalist#${serverList} option`).count(), offered.length);
   });
 
-  it('finds "call pop-up" when "pop-up" is typed in the palette filter, and shows its label with the hyphen', async function () {
-    const { page } = editor;
-    const entry = page.locator(".red-ui-palette-node[data-palette-type='sangam-notify']");
-    assert.equal((await entry.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), 'call pop-up');
-    try {
-      await typePaletteFilter(page, 'pop-up');
-      await entry.waitFor({ state: 'visible' });
-      await page.locator(".red-ui-palette-node[data-palette-type='sangam-call-log']").waitFor({ state: 'hidden' });
-    } finally {
-      await clearPaletteFilter(page);
-    }
-    await entry.waitFor({ state: 'visible' });
-  });
-
-  it('finds "click-to-call" when "click-to" is typed in the palette filter, and shows its label with plain hyphens', async function () {
-    const { page } = editor;
-    const entry = page.locator(".red-ui-palette-node[data-palette-type='exotel-click2call']");
-    assert.equal((await entry.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), 'click-to-call');
-    try {
-      await typePaletteFilter(page, 'click-to');
-      await entry.waitFor({ state: 'visible' });
-      await page.locator(".red-ui-palette-node[data-palette-type='sangam-notify']").waitFor({ state: 'hidden' });
-    } finally {
-      await clearPaletteFilter(page);
-    }
-    await entry.waitFor({ state: 'visible' });
-  });
+  // Labels with plain hyphens, as users type them: each is found by the palette filter.
+  const paletteSearches = [
+    { type: 'sangam-notify', label: 'call pop-up', typed: 'pop-up', hides: 'sangam-call-log', says: 'with the hyphen' },
+    { type: 'exotel-click2call', label: 'click-to-call', typed: 'click-to', hides: 'sangam-notify', says: 'with plain hyphens' },
+  ];
+  for (const search of paletteSearches) {
+    it(`finds "${search.label}" when "${search.typed}" is typed in the palette filter, and shows its label ${search.says}`, async function () {
+      const { page } = editor;
+      const entry = page.locator(`.red-ui-palette-node[data-palette-type='${search.type}']`);
+      assert.equal((await entry.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), search.label);
+      try {
+        await typePaletteFilter(page, search.typed);
+        await entry.waitFor({ state: 'visible' });
+        await page.locator(`.red-ui-palette-node[data-palette-type='${search.hides}']`).waitFor({ state: 'hidden' });
+      } finally {
+        await clearPaletteFilter(page);
+      }
+    });
+  }
 });
 
 // The palette filter reacts to keyup only (Node-RED's searchBox), so it is typed and cleared with
