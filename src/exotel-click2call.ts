@@ -6,7 +6,7 @@ import { createStopController } from './lib/http';
 import type { ExotelConfigNode } from './red/exotel-types';
 import type { SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
-import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
+import { type Done, type Send, closeGraceMs, notConfiguredError, onClose, whyUnusable } from './red/worker';
 
 interface Click2CallDef extends NodeDef, ClickToCallDefaults {
   /** Id of an exotel-config. */
@@ -19,13 +19,6 @@ interface Click2CallDef extends NodeDef, ClickToCallDefaults {
 
 /** Statuses the catalog has a short meaning for (`exotel-click2call.status.http<code>`). */
 const TRANSLATED_STATUSES = new Set([401, 402, 403, 429]);
-/** Node-RED's default close timeout (settings.nodeCloseTimeout). */
-const NODE_RED_CLOSE_TIMEOUT_MS = 15_000;
-/**
- * How much of Node-RED's close timeout a request on the wire may not use: the config's close
- * waits for this node's, plus the closing gate's margin, and must end within the timeout too.
- */
-const CLOSE_RESERVE_MS = 3_000;
 
 export = function register(RED: NodeAPI): void {
   function ExotelClick2Call(this: Node, def: Click2CallDef): void {
@@ -144,8 +137,7 @@ export = function register(RED: NodeAPI): void {
 
     // A request on the wire may have placed a call: it must not fail because this node closes.
     // Its own time-out ends it first (unless that is longer than Node-RED lets a node close).
-    const closeTimeoutMs = Number((RED.settings as { nodeCloseTimeout?: unknown }).nodeCloseTimeout) || NODE_RED_CLOSE_TIMEOUT_MS;
-    const graceMs = Math.max(0, Math.min(closeTimeoutMs - CLOSE_RESERVE_MS, (account?.timeoutMs ?? 0) + 1_000));
+    const graceMs = closeGraceMs(RED.settings, account?.timeoutMs ?? 0);
     const abandonedError = (): RemoteError =>
       new RemoteError(`Node-RED stopped the node while the request was on the wire, and Exotel had not answered ${graceMs} ms later: the call may have been placed (not retried)`, {
         retryable: false,

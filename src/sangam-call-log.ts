@@ -2,7 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode } from './red/sangam-types';
 import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
-import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
+import { type Done, type Send, closeGraceMs, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
 import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
@@ -30,9 +30,6 @@ interface HeldLeg {
   ivrName: string;
 }
 
-/** How long close waits for answers before handing records to the outbox (or giving up). */
-const CLOSE_GRACE_WITH_OUTBOX_MS = 2_000;
-const CLOSE_GRACE_WITHOUT_OUTBOX_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
   function SangamCallLog(this: Node<CallLogCredentials>, def: CallLogDef): void {
@@ -220,7 +217,9 @@ export = function register(RED: NodeAPI): void {
     if (merger) node.on('close', () => merger.flush());
 
     // Joins the config's closing gate: its connections and outbox stay open until this close is done.
-    const grace = config?.outbox ? CLOSE_GRACE_WITH_OUTBOX_MS : CLOSE_GRACE_WITHOUT_OUTBOX_MS;
+    // How long close waits for answers before handing records to the outbox (or giving up): a batch
+    // on the wire is not cut while the CRM may still answer, or it would be stored twice.
+    const grace = closeGraceMs(RED.settings, config?.connection?.timeoutMs ?? 0);
     onClose(node, config, grace, () => {
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_WAITING_EVENT, showWaiting);
       (config as NodeJS.EventEmitter | null)?.removeListener(OUTBOX_PROBLEM_EVENT, showProblem);

@@ -4,6 +4,7 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
 import { ClosingGate } from './lib/closing-gate';
+import { closeGraceMs } from './red/worker';
 import { AgentDirectory } from './sangam/agent-directory';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
@@ -14,12 +15,6 @@ interface SangamConfigDef extends NodeDef, SangamConfigProperties {
   outboxMaxRecords?: unknown;
   agents?: unknown;
 }
-
-/**
- * How long a closing config node lets the outbox's own replay finish before it closes the journal
- * (the call-log nodes have closed by then: the config waits for them first).
- */
-const OUTBOX_CLOSE_GRACE_MS = 3_000;
 
 export = function register(RED: NodeAPI): void {
   /** The outbox's last background failure per config node, for its dialog; a delivery clears it. */
@@ -81,11 +76,13 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       // Node-RED closes the worker nodes together with this one, not before it: their batches and
       // pop-ups in flight need the connections, and their records the outbox, until they closed.
+      // Replays on the wire get the same time as the workers' batches, counted from now: they run meanwhile.
+      const deadline = Date.now() + closeGraceMs(RED.settings, node.connection?.timeoutMs ?? 0);
       const closing = node.closingGate
         .whenClear()
         .then((clear) => {
           if (!clear) node.warn(`sangam-config: ${node.closingGate.size} node(s) still closing; closing the outbox and connections anyway`);
-          return node.outbox?.close(OUTBOX_CLOSE_GRACE_MS);
+          return node.outbox?.close(Math.max(0, deadline - Date.now()));
         });
       closing
         .catch((error: Error) => node.warn(error.message))

@@ -176,7 +176,8 @@ describe('quiet stops: a redeploy with call records waiting for a slow CRM', fun
   it('outbox off: what could not be delivered within the grace goes to Catch, one error per msg, and one warning sums it up', async () => {
     const MSGS = 40;
     await helper.load([withCatalog, sangamConfigNode, sangamCallLogNode, catchNode], flow(false), { crm: { token: SECRET_TOKEN } });
-    // Batches of 50: one request holds all 40; it takes longer than the node's 10 s grace.
+    // Batches of 50: one request holds all 40; it takes longer than the node's grace (the config's
+    // 20 s request time-out and a second, capped at Node-RED's 15 s close time-out less 3 s: 12 s).
     crm.setLatency(15_000);
     sendRecords(MSGS);
     await crm.waitForRequests(1);
@@ -185,6 +186,6 @@ describe('quiet stops: a redeploy with call records waiting for a slow CRM', fun
     assert.equal(caught.length, MSGS, 'each msg whose records are lost goes to Catch');
     assert.match(caught[0]!, /request abandoned: the node was stopped/);
     const warnings = log.of('log').filter((entry) => entry.level === 30).map((entry) => String(entry.msg));
-    assert.deepEqual(warnings, [`stopped with ${MSGS} call record(s) of ${MSGS} msg(s) not delivered within 10 s, and no outbox to keep them: each msg went to Catch`]);
+    assert.deepEqual(warnings, [`stopped with ${MSGS} call record(s) of ${MSGS} msg(s) not delivered within 12 s, and no outbox to keep them: each msg went to Catch`]);
   });
 });

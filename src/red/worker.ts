@@ -28,6 +28,22 @@ export function notConfiguredError(nodeType: string, problem: string | undefined
   return new ConfigError(`${nodeType} is not configured: ${problem ?? 'unknown problem'}`);
 }
 
+/** Node-RED's default for how long a node may take to close (settings.nodeCloseTimeout). */
+const NODE_RED_CLOSE_TIMEOUT_MS = 15_000;
+/** Kept free of the close time: the config's gate margin and closing the journal and sockets. */
+const CLOSE_RESERVE_MS = 3_000;
+
+/**
+ * How long a close lets a request already on the wire finish: its own time-out and a second, or
+ * less when Node-RED allows a close less time. Cutting such a request leaves its outcome unknown (a
+ * call placed, a batch stored that the outbox then sends again), so it is not cut sooner.
+ */
+export function closeGraceMs(settings: unknown, requestTimeoutMs: number): number {
+  const configured = Number((settings as { nodeCloseTimeout?: unknown } | undefined)?.nodeCloseTimeout);
+  const closeTimeoutMs = configured > 0 ? configured : NODE_RED_CLOSE_TIMEOUT_MS;
+  return Math.max(0, Math.min(closeTimeoutMs - CLOSE_RESERVE_MS, requestTimeoutMs + 1_000));
+}
+
 /**
  * Registers a worker's close: joins its config's closing gate (the config then keeps its
  * connections open until this close is done, for at most `graceMs` plus the gate's margin), runs

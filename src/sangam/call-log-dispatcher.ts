@@ -105,6 +105,11 @@ export class CallLogRefusedError extends Error {
 export class CallLogDispatcher {
   private readonly batcher: CallLogBatcher<CallLogResult>;
   private readonly abort = createStopController();
+  /**
+   * Aborted when a close with a journal begins: no retry starts after that (a batch that fails is
+   * released to the journal at once), while the request on the wire may still finish in the grace.
+   */
+  private readonly stopRetries = createStopController();
   private closed = false;
   /** Set when a close handed what was queued to the journal: records journalled later go there too. */
   private handedOver = false;
@@ -194,6 +199,7 @@ export class CallLogDispatcher {
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     const journal = this.options.journal;
     if (journal) {
+      this.stopRetries.abort();
       if (this.journalling > 0) await Promise.race([new Promise<void>((resolve) => (this.journalledWaiter = resolve)), deadline]);
       this.handedOver = true;
       const queued = outboxIds(this.batcher.cancelQueued(NOT_SENT_ON_STOP));
@@ -203,6 +209,7 @@ export class CallLogDispatcher {
     }
     await Promise.race([this.batcher.whenIdle(), deadline]);
     clearTimeout(timer);
+    this.stopRetries.abort();
     this.abort.abort();
     await this.batcher.whenIdle();
     return this.stopped;
@@ -212,7 +219,7 @@ export class CallLogDispatcher {
   private post(key: string, body: Buffer, count: number): Promise<CallLogResult[]> {
     const { client, retry, onActivity } = this.options;
     return withRetry(() => client.postCallLogs(body, count, key, this.abort.signal), retry, {
-      signal: this.abort.signal,
+      signal: this.stopRetries.signal,
       onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: statusReason(error) }),
     });
   }

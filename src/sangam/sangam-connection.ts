@@ -21,6 +21,8 @@ export interface SangamConnection {
   baseUrl: string;
   ivrName: string;
   timeZone: string;
+  /** How long one request may take: what a close lets a request on the wire finish in. */
+  timeoutMs: number;
   close(): void;
 }
 
@@ -45,6 +47,7 @@ export function openSangamConnection(properties: SangamConfigProperties, token: 
     baseUrl,
     ivrName,
     timeZone: zone || hostTimeZone(),
+    timeoutMs,
     close: () => agents.destroy(),
   };
 }

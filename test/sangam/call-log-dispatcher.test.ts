@@ -338,6 +338,32 @@ describe('sangam/call-log-dispatcher', () => {
     assert.equal(crm.stats.callLogRequests, 1, 'no retry after close');
   });
 
+  it('close with a journal starts no retry: a batch waiting to retry goes to the journal at once, the grace unspent', async () => {
+    const journal = new RecordingJournal();
+    // The first answer is a 503; close starts during the 2 s back-off before the retry.
+    crm.failNext(1, { kind: 'status', status: 503 });
+    let retryScheduled!: () => void;
+    const retrying = new Promise<void>((resolve) => (retryScheduled = resolve));
+    const subject = dispatcher({
+      journal,
+      windowMs: 0,
+      retry: { ...FAST_RETRY, retries: 5, baseDelayMs: 2_000, maxDelayMs: 2_000 },
+      onActivity: (event) => {
+        if (event.kind === 'retrying') retryScheduled();
+      },
+    });
+    const failed = delivering(subject, 'main-ivr', [callRecord('1')]).then(() => assert.fail('delivered'), (error: unknown) => error);
+    await retrying;
+    const started = Date.now();
+    const summary = await subject.close(30_000);
+    const closedInMs = Date.now() - started;
+    assert.ok(closedInMs < 10_000, `close waited ${closedInMs} ms: for a retry's back-off or the whole grace`);
+    assert.ok((await failed) instanceof CallLogKeptOnStop);
+    assert.deepEqual(summary, { kept: { records: 1, msgs: 1 }, lost: { records: 0, msgs: 0 } });
+    assert.deepEqual(journal.ops(), ['append 1', 'release 1']);
+    assert.equal(crm.stats.callLogRequests, 1, 'no retry after close');
+  });
+
   it('close with a journal hands the queued records to it unsent, waiting for records still being journalled', async () => {
     const journal = new RecordingJournal();
     const subject = dispatcher({ journal, windowMs: 60_000 });

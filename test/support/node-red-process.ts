@@ -221,14 +221,16 @@ export class NodeRedProcess {
     return this.lines.join('\n');
   }
 
-  /** Deploys (full) and resolves once the runtime has started the new flows. */
-  async deploy(flows: ReadonlyArray<FlowNode>, credentials: NodeCredentials = {}): Promise<void> {
+  /** Deploys (full unless told: 'nodes' restarts only the changed nodes, as the editor's Modified Nodes) and resolves once the runtime has started the new flows. */
+  async deploy(flows: ReadonlyArray<FlowNode>, credentials: NodeCredentials = {}, type: 'full' | 'flows' | 'nodes' = 'full'): Promise<void> {
+    // The same flows deployed again get the same revision: only a notification after this deploy counts.
+    const before = new Set(this.comms);
     const response = await fetch(`${this.url}/flows`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
         'Node-RED-API-Version': 'v2',
-        'Node-RED-Deployment-Type': 'full',
+        'Node-RED-Deployment-Type': type,
       },
       body: JSON.stringify({ flows: withCredentials(flows, credentials) }),
     });
@@ -237,7 +239,7 @@ export class NodeRedProcess {
     const { rev } = JSON.parse(text) as { rev: string };
     // The admin API answers before the flows have started; the runtime announces when they have.
     await this.waitForComms(
-      (message) => message.topic === 'notification/runtime-deploy' && (message.data as { revision?: string }).revision === rev,
+      (message) => message.topic === 'notification/runtime-deploy' && (message.data as { revision?: string }).revision === rev && !before.has(message),
       30_000,
       `the deploy of revision ${rev} to start`,
     );
