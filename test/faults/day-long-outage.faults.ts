@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
 import { Outbox } from '../../src/lib/outbox';
@@ -32,8 +32,8 @@ const N = Number(process.env.OUTAGE_RECORDS) > 0 ? Math.floor(Number(process.env
 /** Records the real node journals while the CRM is down, before the rest are added. */
 const THROUGH_NODE = 20;
 const LIVE_INTERVAL_MS = 200; // 5 live calls a second
-/** A hosted CRM: every answer takes this long. */
-const CRM_LATENCY_MS = 50;
+/** A hosted CRM: every answer takes this long (OUTAGE_CRM_LATENCY_MS, default 50). */
+const CRM_LATENCY_MS = Number(process.env.OUTAGE_CRM_LATENCY_MS) >= 0 && process.env.OUTAGE_CRM_LATENCY_MS ? Number(process.env.OUTAGE_CRM_LATENCY_MS) : 50;
 
 /** A call of the outage day: the i-th second after midnight, unique by call_ref. */
 function dayRecord(ref: string, second: number): Record<string, string | number> {
@@ -224,16 +224,29 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
       }
     })();
 
+    const outboxSummary = async (): Promise<{ entries: number; waiting: number } | undefined> => {
+      const response = await fetch(`${runtime.url}/sangam-config/crm/outbox`).catch(() => undefined);
+      return response?.status === 200 ? ((await response.json()) as { entries: number; waiting: number }) : undefined;
+    };
+    // Live records are journalled while they are sent: only none waiting for a replay says the backlog is done.
     let entries = -1;
     await waitFor(
       async () => {
         scan();
-        const response = await fetch(`${runtime.url}/sangam-config/crm/outbox`).catch(() => undefined);
-        if (response?.status === 200) entries = ((await response.json()) as { entries: number }).entries;
-        return backlogStored >= N && entries === 0;
+        const summary = await outboxSummary();
+        entries = summary?.entries ?? -1;
+        return backlogStored >= N && summary?.waiting === 0;
       },
-      600_000,
-      () => `${N} backlog records stored (have ${backlogStored}) and an empty outbox (has ${entries})`,
+      Number(process.env.OUTAGE_WAIT_MS) || 600_000,
+      () => {
+        const unanswered = live.filter((call) => call.status === undefined).map((call) => call.ref);
+        const notOk = live.filter((call) => call.status !== undefined && call.status !== 200).map((call) => `${call.ref} ${call.status}: ${call.body ?? ''}`);
+        return (
+          `${N} backlog records stored (have ${backlogStored}) and none waiting in the outbox (has ${entries}); ` +
+          `live calls unanswered: ${unanswered.join(', ') || 'none'}; answered other than 200: ${notOk.join('; ') || 'none'}\n` +
+          runtime.output.slice(-4000)
+        );
+      },
       100,
     );
     // A few more live calls after the drain, for comparison.
@@ -243,6 +256,7 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
     await Promise.all(liveSent);
     clearInterval(sampler);
     const hwmKb = procKb(pid, 'VmHWM');
+    assert.equal((await outboxSummary())?.entries, 0, 'the outbox is empty once the live calls are answered');
     await waitFor(
       () => {
         scan();
@@ -256,8 +270,15 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
     const backlogTimes = crm.callLogs.filter((entry) => String(entry.record.call_ref).startsWith('day-')).map((entry) => entry.receivedAt);
     const firstStored = Math.min(...backlogTimes);
     const lastStored = Math.max(...backlogTimes);
-    const during = live.filter((call) => call.sentAt <= lastStored);
-    const latencies = during.map((call) => (call.answeredAt ?? NaN) - call.sentAt).sort((a, b) => a - b);
+    const latencyOf = (calls: readonly LiveCall[]): number[] => calls.map((call) => (call.answeredAt ?? NaN) - call.sentAt).sort((a, b) => a - b);
+    const describeLatency = (calls: readonly LiveCall[]): string => {
+      const sorted = latencyOf(calls);
+      return `${calls.length} calls, latency p50 ${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted[sorted.length - 1] ?? NaN} ms`;
+    };
+    // Before the replay's first record: the restarted runtime reads the journal (each call's record waits for it).
+    const beforeReplay = live.filter((call) => call.sentAt < firstStored);
+    const during = live.filter((call) => call.sentAt >= firstStored && call.sentAt <= lastStored);
+    const after = live.filter((call) => call.sentAt > lastStored);
     const duringReplayRss = rss.filter((sample) => sample.at >= firstStored && sample.at <= lastStored).map((sample) => sample.kb);
     const peakRssKb = Math.max(...(duringReplayRss.length > 0 ? duringReplayRss : rss.map((sample) => sample.kb)));
     const mb = (kb: number): string => `${(kb / 1024).toFixed(0)} MB`;
@@ -266,9 +287,9 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
       `      [faults] day-long outage: ${N} records (journal ${(journalBytes / 1024 / 1024).toFixed(1)} MB), CRM latency ${CRM_LATENCY_MS} ms | ` +
         `all stored ${((lastStored - startedAt) / 1000).toFixed(1)} s after node-red was started, ` +
         `replay ${drainS.toFixed(1)} s (${Math.round(N / Math.max(drainS, 0.001))} records/s) | ` +
-        `RSS before ${mb(rss[0]?.kb ?? NaN)}, peak while replaying ${mb(peakRssKb)}, high-water mark ${mb(hwmKb)} | ` +
-        `live calls during the replay: ${during.length}, latency p50 ${percentile(latencies, 50)} ms, ` +
-        `p99 ${percentile(latencies, 99)} ms, max ${latencies[latencies.length - 1] ?? NaN} ms`,
+        `RSS before ${mb(rss[0]?.kb ?? NaN)}, peak while replaying ${mb(peakRssKb)}, high-water mark ${mb(hwmKb)}, 2 s after ${mb(rss[rss.length - 1]?.kb ?? NaN)} | ` +
+        `live calls: before the replay began ${describeLatency(beforeReplay)}; during the replay ${describeLatency(during)}; ` +
+        `after it ${describeLatency(after)} | load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
     );
 
     if (process.env.OUTAGE_TIMELINE) {
