@@ -10,7 +10,8 @@
  * gather many msgs of one event-loop turn into one line, a different file, and would take the
  * node's retries for every batch). Node-RED then starts again on that user dir with the CRM up.
  *
- * N is OUTAGE_RECORDS (default 20,000 here; `npm run test:outage` runs 100,000). The printed line
+ * N is OUTAGE_RECORDS (default 20,000 here; `npm run test:outage` runs 100,000), the CRM's answer
+ * time OUTAGE_CRM_LATENCY_MS (default 50; OUTAGE_TIMELINE=1 prints each live call). The printed line
  * has the figures: drain time, records/s, peak RSS, live calls' latency. The claims checked are not
  * timed: every record stored exactly once, and the live calls sent before half the backlog was
  * stored were each stored before the backlog's last record (live traffic is not queued behind it).
