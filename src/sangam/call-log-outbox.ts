@@ -71,6 +71,8 @@ export class CallLogOutbox implements CallLogJournal {
   private timer: NodeJS.Timeout | undefined;
   private nextDelayMs: number;
   private replaying: Promise<void> | undefined;
+  /** Asked for a round while one ran: schedule another when it ends. */
+  private replayAgain = false;
   private readonly abort = createStopController();
   private closed = false;
   private lastWaiting = -1;
@@ -220,8 +222,18 @@ export class CallLogOutbox implements CallLogJournal {
 
   /** One round: send every waiting record in batches, stop at the first failure and wait longer. */
   private replay(): Promise<void> {
-    this.replaying ??= this.replayRound().finally(() => {
+    if (this.replaying) {
+      // A round takes the records waiting when it starts: those released since (a live batch that
+      // failed during a long replay) get a round of their own after it, not the next failure's.
+      this.replayAgain = true;
+      return this.replaying;
+    }
+    this.replaying = this.replayRound().finally(() => {
       this.replaying = undefined;
+      if (this.replayAgain) {
+        this.replayAgain = false;
+        this.schedule(this.nextDelayMs);
+      }
     });
     return this.replaying;
   }

@@ -177,6 +177,23 @@ describe('sangam/call-log-outbox', () => {
     assert.deepEqual(crm.callLogs.map((entry) => `${entry.ivrName}:${String(entry.record.name)}`), ['ivr-a:1', 'ivr-a:2', 'ivr-b:3']);
   });
 
+  it('replays records released while a round runs in a round after it, not at the next failure', async () => {
+    const { outbox: subject, log } = outbox({ batchSize: 1 });
+    const first = await appending(subject, 'main-ivr', [record('1'), record('2'), record('3')]);
+    // A slow CRM keeps the round (three requests, one at a time) running while more records fail.
+    crm.setLatency(300);
+    subject.release(first);
+    await crm.waitForRequests(1);
+    const second = await appending(subject, 'main-ivr', [record('4')]);
+    subject.release(second); // its retry timer fires while the round still runs
+    await log.waitFor('replayed', 2);
+    assert.deepEqual(
+      crm.callLogs.map((entry) => entry.record.name),
+      ['1', '2', '3', '4'],
+    );
+    assert.equal(subject.summary().entries, 0);
+  });
+
   it('backs off while the CRM is down (doubling up to maxRetryMs) and delivers once it is back', async () => {
     const { outbox: subject, log } = outbox({ maxRetryMs: 200 });
     const ids = await appending(subject, 'main-ivr', [record('1')]);

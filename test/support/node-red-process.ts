@@ -217,6 +217,11 @@ export class NodeRedProcess {
     return nodeRed;
   }
 
+  /** The node-red process's id (to read /proc/<pid>/status, say); undefined once it could not be spawned. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get output(): string {
     return this.lines.join('\n');
   }
