@@ -139,17 +139,22 @@ export class OutboxFullError extends Error {
  */
 export class OutboxWriteError extends Error {
   override name = 'OutboxWriteError';
+  /** The file system's error code, e.g. EROFS. */
   readonly code: string | undefined;
+  /** The cause alone, e.g. `EROFS: read-only file system, write`. */
+  readonly reason: string;
   constructor(
     readonly journal: string,
     cause: unknown,
     what = '',
   ) {
+    const reason = `${what}${errorMessage(cause)}`;
     super(
-      `Outbox journal not written (${what}${errorMessage(cause)}): ${journal}; the msg's records are not kept. ` +
+      `Outbox journal not written (${reason}): ${journal}; the msg's records are not kept. ` +
         `The outbox takes records again as soon as ${path.dirname(journal)} takes writes, without a restart.`,
     );
     this.code = errorCode(cause);
+    this.reason = reason;
   }
 }
 
