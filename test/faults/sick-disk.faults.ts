@@ -22,6 +22,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Outbox, OutboxProblem, OutboxWriteError } from '../../src/lib/outbox';
 import { LoopDisk } from './loop-disk';
+import { faultRecord } from './delivery-figures';
+import { SECRET_TOKEN, USER_DIR, catchNode, collect, helper } from '../support/node-red';
+import { sangamFlow, useSangamCrm } from '../support/sangam-crm';
+import { withCatalog } from '../support/catalog';
+import sangamConfig = require('../../src/sangam-config');
+import sangamCallLog = require('../../src/sangam-call-log');
 
 function mountTmpfs(dir: string, size: string): string | undefined {
   try {
@@ -150,5 +156,80 @@ describe('fault suite: the outbox journal on a sick disk', function () {
     outbox = await Outbox.open<string>({ dir, name: 'crm', itemsAreJsonText: true });
     assert.deepEqual(refsOf(outbox), ['after'], 'a restart finds what was kept after the deletion, and not what was acknowledged');
     await outbox.close();
+  });
+});
+
+describe('fault suite: a deployed sangam-call-log whose outbox disk turns read-only', function () {
+  this.timeout(120_000);
+  const outboxDir = path.join(USER_DIR, 'sangam-outbox');
+  let disk: LoopDisk | undefined;
+  // Registered before useSangamCrm's hooks, so it runs first: the mount goes (lazily, the journal
+  // may still be open) before the helper's cleanup removes the outbox directory.
+  afterEach(() => {
+    disk?.dispose();
+    disk = undefined;
+  });
+  const crm = useSangamCrm();
+
+  interface Msg {
+    payload: { call_ref?: string };
+    error?: { message: string };
+  }
+
+  function send(tag: string, count: number): void {
+    for (let i = 0; i < count; i++) helper.getNode('log').receive({ payload: faultRecord(`${tag}-${i}`) });
+  }
+
+  async function load(): Promise<void> {
+    const flow = sangamFlow({ domain: crm().url, config: { ivrName: 'faults', timezone: 'UTC', timeout: 1000 }, node: { batchWindow: 10, retries: 0 } });
+    await helper.load([withCatalog, sangamConfig, sangamCallLog, catchNode], flow, { crm: { token: SECRET_TOKEN } });
+  }
+
+  it('Catch gets an error naming the directory and EROFS, the status and the log (once) say it, nothing refused is kept; once the disk is mended msgs are kept again without a restart, and a restart finds and delivers exactly the records reported kept', async function () {
+    fs.mkdirSync(outboxDir, { recursive: true });
+    const made = LoopDisk.create(outboxDir);
+    if (typeof made === 'string') {
+      console.log(`      [faults] SKIPPED the read-only-disk node test: ${made}; run as root on a machine with loop devices`);
+      this.skip();
+    }
+    disk = made;
+    await load();
+    const statusSpy = helper.getNode('log').status as unknown as { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ fill?: string; text?: string }> }> };
+    const shown = (): Array<{ fill?: string; text?: string }> => statusSpy.getCalls().filter((call) => call.thisValue.id === 'log').map((call) => call.args[0]);
+    const logged = (part: string): number => helper.log().args.filter((args) => JSON.stringify(args).includes(part)).length;
+
+    // The CRM is down: each msg's record is kept in the journal, and its msg says so.
+    await crm().goDown();
+    const kept = collect<Msg>('caught', 3);
+    send('kept', 3);
+    for (const msg of await kept) assert.match(msg.error?.message ?? '', /kept in the outbox and will be retried/);
+
+    disk.breakDown();
+    const refused = collect<Msg>('caught', 2);
+    send('ro', 2);
+    for (const msg of await refused) {
+      const message = msg.error?.message ?? '';
+      assert.ok(message.includes(`${outboxDir}/crm.journal`) && message.includes('EROFS') && message.includes('not kept'), message);
+      assert.doesNotMatch(message, /kept in the outbox/);
+    }
+    assert.ok(shown().some((status) => status.fill === 'red' && /EROFS/.test(status.text ?? '')), JSON.stringify(shown()));
+    assert.equal(logged('cannot be written (EROFS'), 1, 'the config logs the failing disk once');
+
+    // Mended as an admin would, while Node-RED runs: the journal is written anew from memory.
+    disk.mend();
+    const keptAfter = collect<Msg>('caught', 2);
+    send('after', 2);
+    for (const msg of await keptAfter) assert.match(msg.error?.message ?? '', /kept in the outbox and will be retried/);
+    assert.equal(logged('is written again; call logs are kept again'), 1);
+
+    // A restart: the journal holds exactly the records reported kept, and nothing refused.
+    await helper.unload();
+    const reader = await Outbox.open<string>({ dir: outboxDir, name: 'crm', itemsAreJsonText: true });
+    assert.deepEqual(refsOf(reader).sort(), ['after-0', 'after-1', 'kept-0', 'kept-1', 'kept-2']);
+    await reader.close();
+    await crm().comeBack();
+    await load();
+    await crm().waitForRecords(5, 30_000);
+    assert.deepEqual(crm().callLogs.map((entry) => entry.record.call_ref).sort(), ['after-0', 'after-1', 'kept-0', 'kept-1', 'kept-2']);
   });
 });
