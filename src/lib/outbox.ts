@@ -369,6 +369,9 @@ export class Outbox<T> {
       this.enqueue({
         kind: 'task',
         run: async () => {
+          // A journal a failed write left behind is written anew if the disk takes it now, with the
+          // acknowledgements made since: fewer records sent twice after the restart. Best effort.
+          if (this.damaged || this.unwrittenAcks.length > 0) await this.writeBatch([]);
           // Closing cannot fail in a way the caller could act on; the lock is released regardless.
           await this.fh.close().catch(() => undefined);
           await releaseLock(this.paths.lock).catch(() => undefined);

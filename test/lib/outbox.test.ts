@@ -623,6 +623,21 @@ describe('lib/outbox', () => {
       assert.deepEqual(torn, []);
     });
 
+    it('close writes a damaged journal anew when the disk takes writes again, with the acknowledgements made meanwhile', async () => {
+      const disk: { sick?: string; readOnly: boolean } = { readOnly: false };
+      const outbox = await open({ openFile: sickOpen(disk) });
+      const [acked] = await outbox.append('k', [{ from: 'acked' }]);
+      await outbox.append('k', [{ from: 'kept' }]);
+      disk.sick = 'EIO';
+      disk.readOnly = true;
+      await assert.rejects(outbox.append('k', [{ from: 'refused' }]), OutboxWriteError);
+      await outbox.ack([acked!]).catch(() => undefined);
+      disk.sick = undefined;
+      disk.readOnly = false;
+      await outbox.close();
+      assert.deepEqual((await open()).pending().map((entry) => entry.item.from), ['kept']);
+    });
+
     it('a write that fails and is cut off (ENOSPC): refused; the acknowledgements it carried are written with the next commit', async () => {
       const disk: { sick?: string; readOnly: boolean } = { readOnly: false };
       const outbox = await open({ openFile: sickOpen(disk) });
