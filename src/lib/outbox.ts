@@ -450,21 +450,21 @@ export class Outbox<T> {
       for (const op of batch) if (op.kind === 'ack') this.settleAck(op);
       batch = batch.filter((op) => op.kind === 'append');
     }
-    const lines = this.unwrittenAcks.concat(batch.map((op) => op.line));
+    const lines = this.unwrittenAcks.length > 0 ? this.unwrittenAcks.concat(batch.map((op) => op.line)) : batch.map((op) => op.line);
     const start = this.fileBytes;
     let total = 0;
     for (const line of lines) total += line.length;
     if (!error && lines.length > 0) {
-      let synced = false;
+      let written = false;
       try {
         await writeAll(this.fh, lines, start);
-        synced = true;
+        written = true;
         if (this.syncOnWrite) await this.fh.datasync();
       } catch (err) {
         error = new OutboxWriteError(this.paths.journal, err);
         // A failed sync may have dropped pages it never wrote (the kernel forgets them): the file
         // is no longer trusted, whatever a truncate says. A failed write is cut off if it can be.
-        if (synced) await this.damage(err);
+        if (written) await this.damage(err);
         else {
           try {
             // Cut a partial write off so that later lines follow a clean end of file.
