@@ -66,12 +66,15 @@ export = function register(RED: NodeAPI): void {
     const showWaiting = (waiting: number): void =>
       status.set(waiting > 0 ? { kind: 'outbox', count: waiting } : { kind: 'idle' });
     (config as NodeJS.EventEmitter | null)?.on(OUTBOX_WAITING_EVENT, showWaiting);
-    // A journal that stopped compacting grows until the outbox is full: say so before that happens.
+    // A journal that cannot be opened or written refuses msgs, one that stopped compacting grows
+    // until the outbox is full: say so, and go back to normal once it is mended.
     const showProblem = (reason: string | undefined): void =>
       status.now(reason === undefined ? { kind: 'idle' } : { kind: 'error', reason: `outbox: ${reason}` });
     (config as NodeJS.EventEmitter | null)?.on(OUTBOX_PROBLEM_EVENT, showProblem);
-    // A journal that cannot be opened refuses every msg: show it now, not only when msgs come.
-    config?.outbox?.whenUnavailable((error) => status.now({ kind: 'error', reason: statusReason(error) }));
+    // A journal that could not be opened (before this node was made) refuses msgs: show it now.
+    // Later failures, and the recovery, come as OUTBOX_PROBLEM_EVENT.
+    const unavailable = config?.outbox?.unavailable;
+    if (unavailable) status.now({ kind: 'error', reason: statusReason(unavailable) });
 
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
 

@@ -5,6 +5,7 @@ import type { Request, Response } from 'express';
 import { OUTBOX_PROBLEM_EVENT, OUTBOX_WAITING_EVENT, SangamConfigNode, SangamCredentials } from './red/sangam-types';
 import { ClosingGate } from './lib/closing-gate';
 import { closeGraceMs } from './red/worker';
+import { excerpt } from './lib/errors';
 import { AgentDirectory } from './sangam/agent-directory';
 import { readBoolean, readInteger } from './lib/settings';
 import { CallLogOutbox, OutboxEvent } from './sangam/call-log-outbox';
@@ -46,12 +47,26 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('sangam-config.errors.invalid', { reason: node.configError }));
     }
 
+    /**
+     * What is wrong with the outbox now, by where it comes from: the call-log nodes show the first
+     * in their status (OUTBOX_PROBLEM_EVENT), and go back to normal once none is left.
+     */
+    const problems = new Map<'open' | 'write' | 'compaction', string>();
+    function setProblem(source: 'open' | 'write' | 'compaction', reason: string | undefined): void {
+      if (reason === undefined) problems.delete(source);
+      else problems.set(source, reason);
+      node.emit(OUTBOX_PROBLEM_EVENT, problems.values().next().value);
+    }
+
     function logOutboxEvent(event: OutboxEvent): void {
       // The dialog's Outbox tab shows the last problem until a delivery succeeds.
       if (event.kind === 'replayed') lastOutboxErrors.delete(node);
       else if (event.kind === 'journal-problem') {
-        if (event.problem.kind === 'compaction-failed') lastOutboxErrors.set(node, { message: event.problem.error.message, at: new Date().toISOString() });
-      } else lastOutboxErrors.set(node, { message: event.reason, at: new Date().toISOString() });
+        const { problem } = event;
+        if (problem.kind === 'compaction-failed' || problem.kind === 'write-failed') {
+          lastOutboxErrors.set(node, { message: problem.error.message, at: new Date().toISOString() });
+        }
+      } else if (event.kind !== 'reopened') lastOutboxErrors.set(node, { message: event.reason, at: new Date().toISOString() });
       if (event.kind === 'replayed') node.log(RED._('sangam-config.outbox.replayed', { count: event.count }));
       else if (event.kind === 'replay-failed') {
         node.warn(RED._('sangam-config.outbox.replayFailed', {
@@ -62,14 +77,28 @@ export = function register(RED: NodeAPI): void {
       } else if (event.kind === 'refused') {
         node.error(RED._('sangam-config.outbox.refused', { count: event.count, reason: event.reason, file: event.keptIn }));
       } else if (event.kind === 'unverified') node.error(RED._('sangam-config.outbox.unverified', { count: event.count, reason: event.reason }));
-      else if (event.kind === 'unavailable') node.error(RED._('sangam-config.outbox.unavailable', { dir: event.dir, reason: event.reason }));
-      else if (event.problem.kind === 'compaction-failed') {
+      else if (event.kind === 'unavailable') {
+        // Said once per spell: the outbox tries again by itself, and says so when it opens.
+        node.error(RED._('sangam-config.outbox.unavailable', { dir: event.dir, reason: event.reason }));
+        setProblem('open', `journal unusable (${excerpt(event.reason, 60)})`);
+      } else if (event.kind === 'reopened') {
+        node.log(RED._('sangam-config.outbox.reopened', { dir: event.dir }));
+        setProblem('open', undefined);
+      } else if (event.problem.kind === 'compaction-failed') {
         // Said once per spell of failures: the journal keeps growing until a compaction succeeds.
         node.error(RED._('sangam-config.outbox.compactionFailed', { file: event.problem.journal, reason: event.problem.error.message }));
-        node.emit(OUTBOX_PROBLEM_EVENT, event.problem.error.message);
-      } else {
+        setProblem('compaction', event.problem.error.message);
+      } else if (event.problem.kind === 'compaction-recovered') {
         node.log(RED._('sangam-config.outbox.compactionRecovered', { file: event.problem.journal }));
-        node.emit(OUTBOX_PROBLEM_EVENT, undefined);
+        setProblem('compaction', undefined);
+      } else if (event.problem.kind === 'write-failed') {
+        // Once per spell of failed writes; each refused msg goes to Catch with the full error.
+        const cause = event.problem.error.code ?? excerpt(event.problem.error.reason, 60);
+        node.error(RED._('sangam-config.outbox.writeFailed', { file: event.problem.journal, reason: event.problem.error.reason }));
+        setProblem('write', `journal not written (${cause}), call logs refused`);
+      } else {
+        node.log(RED._('sangam-config.outbox.writeRecovered', { file: event.problem.journal }));
+        setProblem('write', undefined);
       }
     }
 

@@ -135,28 +135,53 @@ describe('sangam-call-log with the durable outbox (on by default)', function () 
     assert.equal(crm().callLogs.length, 0);
   });
 
-  it('says once in the log, and in the status, when the journal cannot be opened, and refuses msgs naming the directory', async () => {
+  it('says once in the log, and in the status, when the journal cannot be opened, refuses msgs naming the directory, and opens it once mended, without a redeploy', async () => {
     const dir = path.join(USER_DIR, 'sangam-outbox');
     fs.writeFileSync(dir, 'not a directory');
     const flow = sangamFlow({ domain: crm().url, config: { ivrName: 'ivr', timezone: 'UTC' }, node: { batchWindow: 10, retries: 0 } });
     await helper.load([withCatalog, sangamConfig, sangamCallLog, catchNode], flow, { crm: { token: SECRET_TOKEN } });
     const statusSpy = helper.getNode('log').status as unknown as { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ fill?: string; text?: string }> }> };
     const shown = (): Array<{ fill?: string; text?: string }> => statusSpy.getCalls().filter((call) => call.thisValue.id === 'log').map((call) => call.args[0]);
-    const unusable = (status: { fill?: string; text?: string }): boolean => status.fill === 'red' && /outbox journal unusable/.test(status.text ?? '');
-    const unavailable = (): string[] => helper.log().args.map((args) => JSON.stringify(args)).filter((text) => text.includes('journal in') && text.includes('could not be opened'));
-    // No msg yet: the log line and the red status come from the failed open alone.
-    for (const deadline = Date.now() + 10_000; !(unavailable().length > 0 && shown().some(unusable)); ) {
-      if (Date.now() > deadline) assert.fail(`no log line or red status for the failed open: ${loggedText()} ${JSON.stringify(shown())}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    const unusable = (status: { fill?: string; text?: string }): boolean => status.fill === 'red' && /journal unusable/.test(status.text ?? '');
+    const logged = (...parts: string[]): string[] => helper.log().args.map((args) => JSON.stringify(args)).filter((text) => parts.every((part) => text.includes(part)));
+    const unavailable = (): string[] => logged('journal in', 'could not be opened');
+    // Opened lazily: nothing is tried (or said) before a msg needs the journal.
+    assert.deepEqual(unavailable(), []);
+    const caught = collect<Msg>('caught', 2);
+    helper.getNode('log').receive({ payload: { ...RECORD, call_ref: 'nowhere-0' } });
+    helper.getNode('log').receive({ payload: { ...RECORD, call_ref: 'nowhere-1' } });
+    for (const msg of await caught) {
+      assert.ok(msg.error!.message.includes('outbox journal unusable ('), msg.error!.message);
+      assert.ok(msg.error!.message.includes(`call logs are refused until it opens, which is tried again every few seconds; mend ${dir} `), msg.error!.message);
     }
-    assert.equal(unavailable().length, 1, loggedText());
+    assert.equal(unavailable().length, 1, `logged once, not per msg: ${loggedText()}`);
     assert.ok(unavailable()[0].includes(`the journal in ${dir} could not be opened (`), unavailable()[0]);
-    const caught = collect<Msg>('caught', 1);
-    helper.getNode('log').receive({ payload: { ...RECORD, call_ref: 'nowhere' } });
-    const [msg] = await caught;
-    assert.ok(msg.error!.message.includes('outbox journal unusable ('), msg.error!.message);
-    assert.ok(msg.error!.message.includes(`call logs are refused until it opens; mend ${dir} `), msg.error!.message);
-    assert.equal(unavailable().length, 1, 'logged once, not per msg');
+    assert.ok(shown().some(unusable), JSON.stringify(shown()));
+    // Mended: the outbox's own retry (every few seconds) opens it and says so once; the status clears.
+    fs.rmSync(dir);
+    for (const deadline = Date.now() + 20_000; logged('journal in', 'opened; call logs are kept again').length === 0; ) {
+      if (Date.now() > deadline) assert.fail(`the journal was not opened again: ${loggedText()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(shown().at(-1)?.fill, 'grey', JSON.stringify(shown().at(-1)));
+    const out = collect<Msg>('out', 1);
+    helper.getNode('log').receive({ payload: { ...RECORD, call_ref: 'mended' } });
+    await out;
+    assert.deepEqual(crm().callLogs.map((entry) => entry.record.call_ref), ['mended']);
+    assert.equal(unavailable().length, 1);
+  });
+
+  it('opens no journal for a config that never logs a call, and its outbox view answers 0 waiting', async () => {
+    await load();
+    assert.deepEqual(await summary(), { entries: 0, waiting: 0, bytes: 0, lastError: null });
+    const flushed = await helper.request().post('/sangam-config/crm/outbox/flush');
+    assert.equal(flushed.status, 200);
+    assert.equal((flushed.body as Summary).entries, 0);
+    assert.equal(fs.existsSync(path.join(USER_DIR, 'sangam-outbox')), false, 'no outbox directory, journal or lock at deploy');
+    const out = collect<Msg>('out', 1);
+    send(1, 'first');
+    await out;
+    assert.ok(fs.existsSync(path.join(USER_DIR, 'sangam-outbox', 'crm.journal')), 'the first call log opens it');
   });
 
   it('flushes and discards through the admin API', async () => {

@@ -14,6 +14,15 @@
  * and is cut off on open; in the middle it is skipped (reported through `onCorrupt`).
  * Compaction writes the live entries to `<name>.journal.tmp`, syncs it and renames it over the
  * journal. `<name>.lock` (lock-file.ts) holds the pid and host of the process that has the journal open.
+ *
+ * A sick disk: an append is resolved only once its line is written (and synced), so a write the
+ * disk refuses (ENOSPC, EROFS, EIO) rejects it with an OutboxWriteError and nothing of it counts as
+ * kept. A failed write is cut off again; when that cut fails too (a disk turned read-only), or a
+ * sync failed, the file's tail is unknown: the journal is then written anew from memory (the
+ * compaction's temp + rename) before the next group commit, and until that succeeds every batch is
+ * refused. A crash meanwhile leaves the last good journal: what it may hold of a refused write is a
+ * torn line that recovery cuts off, or whole lines of records whose msgs were refused (at least
+ * once: sent, never lost).
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -34,6 +43,13 @@ const READ_CHUNK_BYTES = MiB;
 const MAX_ITEMS_PER_COMPACTED_LINE = 1000;
 /** An emptied journal is restarted only past this size: not one rename + fsyncs per record. */
 const EMPTY_ROTATE_MIN_BYTES = 64 * 1024;
+/**
+ * A journal to be written anew (its tail unknown after a failed write) holding more than this is
+ * tried at most once per REPAIR_RETRY_MS: each try may write that much before the disk fails it.
+ * A small one is tried before every group commit, so a mended disk is used at once.
+ */
+const REPAIR_BACKOFF_MIN_BYTES = MiB;
+const REPAIR_RETRY_MS = 1_000;
 
 export interface OutboxOptions {
   /** Directory of the journal, e.g. `<userDir>/sangam-outbox`; created (mode 0o700) if missing. */
@@ -77,7 +93,11 @@ export interface OutboxOptions {
  */
 export type OutboxProblem =
   | { kind: 'compaction-failed'; journal: string; error: Error }
-  | { kind: 'compaction-recovered'; journal: string };
+  | { kind: 'compaction-recovered'; journal: string }
+  /** A group commit failed (the first of a spell): its appends were refused, each with the OutboxWriteError `error`. */
+  | { kind: 'write-failed'; journal: string; error: OutboxWriteError }
+  /** A group commit succeeded after failing: appends are kept again. */
+  | { kind: 'write-recovered'; journal: string };
 
 export interface CorruptJournalReport {
   file: string;
@@ -109,6 +129,32 @@ export class OutboxFullError extends Error {
         `limits ${limits.maxEntries} records, ${formatBytes(limits.maxBytes)}). ` +
         `This msg's ${rejected} record(s) were rejected, not dropped: nothing of it was journalled.`,
     );
+  }
+}
+
+/**
+ * The disk did not take a group commit: its appends are refused and nothing of them counts as kept.
+ * `code` is the file system's (ENOSPC, EROFS, EIO, ...); the message names the journal (so its
+ * directory) and the cause, and leads with the cause so a shortened form (a node status) still says it.
+ */
+export class OutboxWriteError extends Error {
+  override name = 'OutboxWriteError';
+  /** The file system's error code, e.g. EROFS. */
+  readonly code: string | undefined;
+  /** The cause alone, e.g. `EROFS: read-only file system, write`. */
+  readonly reason: string;
+  constructor(
+    readonly journal: string,
+    cause: unknown,
+    what = '',
+  ) {
+    const reason = `${what}${errorMessage(cause)}`;
+    super(
+      `Outbox journal not written (${reason}): ${journal}; the msg's records are not kept. ` +
+        `The outbox takes records again as soon as ${path.dirname(journal)} takes writes, without a restart.`,
+    );
+    this.code = errorCode(cause);
+    this.reason = reason;
   }
 }
 
@@ -159,6 +205,20 @@ export class Outbox<T> {
   private compactRetryAtDeadBytes = 0;
   /** The compaction failure told to onProblem and not yet followed by a success. */
   private compactionFailing = false;
+  /** The write failure told to onProblem and not yet followed by a successful group commit. */
+  private writeFailing = false;
+  /**
+   * Set when the journal file cannot be trusted (a failed write not cut off, a failed sync) or is
+   * gone: it is written anew from memory before anything else is written. Its handle is closed.
+   */
+  private damaged: Error | undefined;
+  /** After a large failed rewrite of a damaged journal: no new try before this time (ms). */
+  private repairNotBefore = 0;
+  /**
+   * Ack lines of a failed group commit whose file was cut back clean (ENOSPC): written with the
+   * next one, so a restart does not send their records again. Moot once the journal is rewritten.
+   */
+  private unwrittenAcks: Buffer[] = [];
   private failure: Error | undefined;
   private closing: Promise<void> | undefined;
   private readonly paths: Settings['paths'];
@@ -309,6 +369,9 @@ export class Outbox<T> {
       this.enqueue({
         kind: 'task',
         run: async () => {
+          // A journal a failed write left behind is written anew if the disk takes it now, with the
+          // acknowledgements made since: fewer records sent twice after the restart. Best effort.
+          if (this.damaged || this.unwrittenAcks.length > 0) await this.writeBatch([]);
           // Closing cannot fail in a way the caller could act on; the lock is released regardless.
           await this.fh.close().catch(() => undefined);
           await releaseLock(this.paths.lock).catch(() => undefined);
@@ -380,34 +443,45 @@ export class Outbox<T> {
   }
 
   private async writeBatch(batch: Exclude<WriteOp<T>, { kind: 'task' }>[]): Promise<void> {
-    let error: Error | undefined = this.failure;
-    if (!error) {
-      try {
-        await this.reviveIfDeleted();
-      } catch (err) {
-        error = new Error(`Outbox could not write ${this.paths.journal}: the journal was deleted and cannot be written anew (${errorMessage(err)})`);
-      }
+    const ready = this.failure ?? (await this.readyToWrite());
+    let error = ready instanceof Error ? ready : undefined;
+    if (ready === 'rewritten') {
+      // The journal written anew holds no acknowledged entry: their ack lines are moot.
+      for (const op of batch) if (op.kind === 'ack') this.settleAck(op);
+      batch = batch.filter((op) => op.kind === 'append');
     }
+    const lines = this.unwrittenAcks.length > 0 ? this.unwrittenAcks.concat(batch.map((op) => op.line)) : batch.map((op) => op.line);
     const start = this.fileBytes;
     let total = 0;
-    for (const op of batch) total += op.line.length;
-    if (!error) {
+    for (const line of lines) total += line.length;
+    if (!error && lines.length > 0) {
+      let written = false;
       try {
-        await writeAll(this.fh, batch.map((op) => op.line), start);
+        await writeAll(this.fh, lines, start);
+        written = true;
         if (this.syncOnWrite) await this.fh.datasync();
       } catch (err) {
-        error = new Error(`Outbox could not write ${this.paths.journal}: ${errorMessage(err)}`);
-        try {
-          // Cut a partial write off so that later lines follow a clean end of file.
-          await this.fh.truncate(start);
-        } catch (truncateErr) {
-          this.failure = new Error(
-            `Outbox ${this.paths.journal} is unusable: a write failed (${errorMessage(err)}) and could not be undone (${errorMessage(truncateErr)})`,
-          );
+        error = new OutboxWriteError(this.paths.journal, err);
+        // A failed sync may have dropped pages it never wrote (the kernel forgets them): the file
+        // is no longer trusted, whatever a truncate says. A failed write is cut off if it can be.
+        if (written) await this.damage(err);
+        else {
+          try {
+            // Cut a partial write off so that later lines follow a clean end of file.
+            await this.fh.truncate(start);
+          } catch {
+            await this.damage(err);
+          }
         }
       }
     }
-    if (!error) this.fileBytes = start + total;
+    if (!error) {
+      this.fileBytes = start + total;
+      this.unwrittenAcks = [];
+    } else if (!this.damaged) {
+      for (const op of batch) if (op.kind === 'ack') this.unwrittenAcks.push(op.line);
+    }
+    this.tellWriteOutcome(error);
     for (const op of batch) {
       this.queuedBytes -= op.line.length;
       if (op.kind === 'ack') {
@@ -426,16 +500,55 @@ export class Outbox<T> {
     }
   }
 
+  /** Tells onProblem when group commits start failing, and when one succeeds again: once each. */
+  private tellWriteOutcome(error: Error | undefined): void {
+    if (error instanceof OutboxWriteError && !this.writeFailing) {
+      this.writeFailing = true;
+      this.tellProblem({ kind: 'write-failed', journal: this.paths.journal, error });
+    } else if (!error && this.writeFailing) {
+      this.writeFailing = false;
+      this.tellProblem({ kind: 'write-recovered', journal: this.paths.journal });
+    }
+  }
+
   /**
-   * A journal deleted while open (its directory removed) still takes writes, into a file no restart
-   * can find: records would be reported kept and be lost. So before each group commit (one fstat,
-   * beside a write and a sync) it is checked, and if gone written anew where it belongs, with every
-   * pending entry. The lock file went with it and stays missing until the next open.
+   * The journal file can no longer be trusted: it is written anew before the next write. Its handle
+   * is closed now: nothing more goes into it, and a disk that failed can be unmounted and mended.
    */
-  private async reviveIfDeleted(): Promise<void> {
-    if ((await this.fh.stat()).nlink > 0) return;
-    await fsp.mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
-    await this.rewrite(Array.from(this.entries.values()));
+  private async damage(cause: unknown): Promise<void> {
+    this.damaged ??= asError(cause);
+    await this.fh.close().catch(() => undefined);
+  }
+
+  /**
+   * Before each group commit: resolves with the error that refuses the batch, or undefined once the
+   * journal can take it. A journal deleted while open (its directory removed) still takes writes,
+   * into a file no restart can find: records would be reported kept and be lost. So it is checked
+   * (one fstat, beside a write and a sync) and, like a damaged one, written anew where it belongs
+   * from the entries in memory ('rewritten'). The lock file of a deleted directory stays missing
+   * until the next open.
+   */
+  private async readyToWrite(): Promise<OutboxWriteError | 'rewritten' | undefined> {
+    let what = 'the journal could not be written anew: ';
+    if (!this.damaged) {
+      try {
+        if ((await this.fh.stat()).nlink > 0) return undefined;
+        what = 'the journal was deleted and could not be written anew: ';
+        await this.damage(new Error('the journal was deleted'));
+      } catch (err) {
+        // fstat itself failed (EIO): the journal is as good as lost.
+        await this.damage(err);
+      }
+    }
+    if (Date.now() < this.repairNotBefore) return new OutboxWriteError(this.paths.journal, this.damaged, what);
+    try {
+      await fsp.mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
+      await this.rewrite(Array.from(this.entries.values()));
+    } catch (err) {
+      if (this.liveBytes >= REPAIR_BACKOFF_MIN_BYTES) this.repairNotBefore = Date.now() + REPAIR_RETRY_MS;
+      return new OutboxWriteError(this.paths.journal, err, what);
+    }
+    return 'rewritten';
   }
 
   private addEntries(firstId: number, key: string, items: readonly T[], lineBytes: number): StoredEntry<T>[] {
@@ -462,6 +575,8 @@ export class Outbox<T> {
   }
 
   private shouldCompact(incomingBytes: number): boolean {
+    // A damaged journal is written anew before the next group commit anyway (readyToWrite).
+    if (this.damaged) return false;
     const dead = this.deadBytes();
     if (dead < this.compactRetryAtDeadBytes) return false;
     if (this.entries.size === 0 && this.queuedEntries === 0) {
@@ -552,6 +667,10 @@ export class Outbox<T> {
     const old = this.fh;
     this.fh = fh;
     this.fileBytes = length;
+    // Whatever was wrong with the old file (a tail a failed write left, its deletion) is gone with it.
+    this.damaged = undefined;
+    this.repairNotBefore = 0;
+    this.unwrittenAcks = [];
     // Entries acknowledged while this ran were written but are gone from `entries`: they count as dead.
     if (keep.length === 0) this.entries.clear();
     this.liveBytes = 0;

@@ -25,7 +25,7 @@ export interface SangamConfigNode extends Node<SangamCredentials> {
 export const OUTBOX_WAITING_EVENT = 'sangam:outbox-waiting';
 
 /**
- * Emitted by a sangam-config node when its outbox journal cannot be compacted (with the reason), and
- * with undefined once it can again: call-log nodes show it, as the journal grows until it is mended.
+ * Emitted by a sangam-config node when its outbox journal cannot be opened, written or compacted
+ * (with the reason), and with undefined once nothing is wrong any more: call-log nodes show it.
  */
 export const OUTBOX_PROBLEM_EVENT = 'sangam:outbox-problem';

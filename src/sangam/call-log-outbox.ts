@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Outbox, OutboxEntry, OutboxFullError, OutboxProblem } from '../lib/outbox';
 import { sleep } from '../lib/retry';
@@ -24,6 +24,8 @@ export interface CallLogOutboxOptions {
   onWaiting?: (waiting: number) => void;
   /** Told about what happened in the background (replays, refusals) for the log. */
   onEvent?: (event: OutboxEvent) => void;
+  /** After a failed open: the first retry, doubling up to a minute (default 5 s); see openJournal(). */
+  openRetryMs?: number;
 }
 
 export type OutboxEvent =
@@ -34,14 +36,19 @@ export type OutboxEvent =
   | { kind: 'journal-problem'; problem: OutboxProblem }
   /** The CRM took a replayed batch but its answer cannot be matched to the records: not resent. */
   | { kind: 'unverified'; count: number; reason: string }
-  /** The journal could not be opened: every msg needing it is refused until a redeploy. */
-  | { kind: 'unavailable'; dir: string; reason: string };
+  /** The journal could not be opened (told once, not per retry): msgs needing it are refused until it opens. */
+  | { kind: 'unavailable'; dir: string; reason: string }
+  /** The journal opened after failing to: call logs are kept again. */
+  | { kind: 'reopened'; dir: string };
 
 const DEFAULT_REPLAY_BATCH = 250;
 const DEFAULT_REPLAY_CONCURRENCY = 4;
 /** The slower schedule: 2 s after a failure, doubling to a minute, so records follow soon after the CRM is back. */
 const DEFAULT_FIRST_RETRY_MS = 2_000;
 const DEFAULT_MAX_RETRY_MS = 60_000;
+/** A journal that failed to open is tried again after 5 s, doubling to a minute (and on demand, see openJournal). */
+const DEFAULT_OPEN_RETRY_MS = 5_000;
+const MAX_OPEN_RETRY_MS = 60_000;
 
 interface PendingAppend {
   key: string;
@@ -64,8 +71,15 @@ export interface OutboxSummary {
  * Records the CRM refused as invalid are moved to `<name>.rejected.jsonl` beside the journal.
  */
 export class CallLogOutbox implements CallLogJournal {
-  private readonly opening: Promise<Outbox<string>>;
   private outbox: Outbox<string> | undefined;
+  /** An open in progress. */
+  private opening: Promise<Outbox<string>> | undefined;
+  /** Set while the journal cannot be opened: the error msgs get. */
+  private openError: Error | undefined;
+  /** No on-demand open before this time (ms) after a failed one. */
+  private openNotBefore = 0;
+  private openRetryTimer: NodeJS.Timeout | undefined;
+  private openRetryDelayMs: number;
   /** Ids a dispatcher or the replayer is sending now: the replayer leaves them alone. */
   private readonly sending = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
@@ -79,38 +93,87 @@ export class CallLogOutbox implements CallLogJournal {
   private appends: PendingAppend[] = [];
   private appendTimer: NodeJS.Immediate | undefined;
 
+  /**
+   * Opens the journal at once only if it exists (records a crash, a redeploy or a restart left
+   * there go out soon after start); otherwise at the first msg that needs it, so a config that
+   * never logs a call costs no file, lock or memory for it.
+   */
   constructor(private readonly options: CallLogOutboxOptions) {
     this.nextDelayMs = options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
-    const onProblem = (problem: OutboxProblem) => options.onEvent?.({ kind: 'journal-problem', problem });
-    this.opening = Outbox.open<string>({ dir: options.dir, name: options.name, maxEntries: options.maxEntries, itemsAreJsonText: true, onProblem }).catch(
-      (error: unknown) => {
-        // Said once here (log and status), and to every msg that needs the outbox by append().
-        const reason = error instanceof Error ? error.message : String(error);
-        this.options.onEvent?.({ kind: 'unavailable', dir: options.dir, reason });
-        throw new Error(
-          `outbox journal unusable (${reason}): call logs are refused until it opens; mend ${options.dir} ` +
-            'or turn the outbox off in the sangam-config node, and deploy again',
-        );
-      },
-    );
-    this.opening.then(
+    this.openRetryDelayMs = options.openRetryMs ?? DEFAULT_OPEN_RETRY_MS;
+    if (existsSync(this.fileOf('journal'))) void this.openJournal().catch(() => undefined);
+  }
+
+  /** The error msgs get while the journal cannot be opened; undefined when it is open or not tried yet. */
+  get unavailable(): Error | undefined {
+    return this.openError;
+  }
+
+  /**
+   * The open journal, opening it if need be. After a failed open, msgs are refused at once with the
+   * same error for openRetryMs (no disk touched per msg), then the next msg tries again; a timer
+   * also tries, backing off from openRetryMs to a minute, so records waiting on disk go out and
+   * the status clears once the disk is mended even when no msg comes. Either way no redeploy.
+   */
+  private openJournal(byTimer = false): Promise<Outbox<string>> {
+    if (this.outbox) return Promise.resolve(this.outbox);
+    if (this.opening) return this.opening;
+    if (this.closed) return Promise.reject(new Error(`outbox of ${this.options.name} is closed`));
+    // The timer always tries: a timer may fire a millisecond before Date.now() says its time came,
+    // and a refusal here would end its retries.
+    if (!byTimer && this.openError && Date.now() < this.openNotBefore) return Promise.reject(this.openError);
+    const { dir, name, maxEntries } = this.options;
+    const onProblem = (problem: OutboxProblem) => this.options.onEvent?.({ kind: 'journal-problem', problem });
+    this.opening = Outbox.open<string>({ dir, name, maxEntries, itemsAreJsonText: true, onProblem }).then(
       (outbox) => {
+        this.opening = undefined;
+        if (this.closed) {
+          void outbox.close();
+          throw new Error(`outbox of ${name} is closed`);
+        }
         this.outbox = outbox;
+        if (this.openRetryTimer) clearTimeout(this.openRetryTimer);
+        this.openRetryTimer = undefined;
+        if (this.openError) {
+          this.openError = undefined;
+          this.options.onEvent?.({ kind: 'reopened', dir });
+        }
         // Whatever a crash, redeploy or restart left behind goes out soon after start.
         if (outbox.size.entries > 0) this.schedule(1_000);
         this.reportWaiting();
+        return outbox;
       },
-      () => undefined, // Reported above, and to each msg by append().
+      (error: unknown) => {
+        this.opening = undefined;
+        if (this.closed) throw error;
+        const reason = error instanceof Error ? error.message : String(error);
+        const first = this.openError === undefined;
+        this.openError = new Error(
+          `outbox journal unusable (${reason}): call logs are refused until it opens, which is tried again every few seconds; ` +
+            `mend ${dir} or turn the outbox off in the sangam-config node`,
+        );
+        this.openNotBefore = Date.now() + (this.options.openRetryMs ?? DEFAULT_OPEN_RETRY_MS);
+        // Said once per spell (log and status), and to every msg that needs the outbox by append().
+        if (first) this.options.onEvent?.({ kind: 'unavailable', dir, reason });
+        if (!this.closed && !this.openRetryTimer) {
+          this.openRetryTimer = setTimeout(() => {
+            this.openRetryTimer = undefined;
+            void this.openJournal(true).catch(() => undefined);
+          }, this.openRetryDelayMs);
+          this.openRetryDelayMs = Math.min(Math.max(this.openRetryDelayMs * 2, 1), MAX_OPEN_RETRY_MS);
+        }
+        throw this.openError;
+      },
     );
+    return this.opening;
   }
 
-  /** Calls back once if the journal cannot be opened (at once if that happened already), with the error msgs get. */
-  whenUnavailable(listener: (error: Error) => void): void {
-    this.opening.then(() => undefined, listener);
+  private fileOf(kind: 'journal' | 'rejected.jsonl'): string {
+    return path.join(this.options.dir, `${this.options.name.replace(/[^A-Za-z0-9_-]/g, '_')}.${kind}`);
   }
 
   get rejectedFile(): string {
-    return path.join(this.options.dir, `${this.options.name.replace(/[^A-Za-z0-9_-]/g, '_')}.rejected.jsonl`);
+    return this.fileOf('rejected.jsonl');
   }
 
   append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void {
@@ -126,7 +189,7 @@ export class CallLogOutbox implements CallLogJournal {
     this.appends = [];
     let outbox: Outbox<string>;
     try {
-      outbox = await this.opening;
+      outbox = await this.openJournal();
     } catch (error) {
       for (const request of appends) tell(request, error as Error);
       return;
@@ -185,7 +248,9 @@ export class CallLogOutbox implements CallLogJournal {
 
   /** Sends what waits now (admin "flush"); resolves when that round is over. */
   async flush(): Promise<OutboxSummary> {
-    await this.opening;
+    // A journal never opened holds nothing; one that failed to open is tried again (and says why not).
+    if (!this.outbox && !this.opening && !this.openError) return this.summary();
+    await this.openJournal();
     this.nextDelayMs = this.options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
     await this.replay();
     return this.summary();
@@ -193,7 +258,8 @@ export class CallLogOutbox implements CallLogJournal {
 
   /** Drops every record waiting (admin "discard"); records being sent now finish normally. */
   async discard(): Promise<number> {
-    const outbox = await this.opening;
+    if (!this.outbox && !this.opening && !this.openError) return 0;
+    const outbox = await this.openJournal();
     const waiting = outbox.pending().filter((entry) => !this.sending.has(entry.id));
     await outbox.ack(waiting.map((entry) => entry.id));
     this.reportWaiting();
@@ -204,12 +270,15 @@ export class CallLogOutbox implements CallLogJournal {
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.openRetryTimer) clearTimeout(this.openRetryTimer);
+    this.openRetryTimer = undefined;
     const deadline = Date.now() + graceMs;
     while ((this.sending.size > 0 || this.replaying) && Date.now() < deadline) await sleep(20);
     this.abort.abort();
     await this.replaying?.catch(() => undefined);
-    const outbox = await this.opening.catch(() => undefined);
-    await outbox?.close();
+    // An open still under way closes what it opens itself (it sees `closed`).
+    await this.opening?.catch(() => undefined);
+    await this.outbox?.close();
   }
 
   private schedule(delayMs: number): void {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AbortedError } from '../../src/lib/errors';
 import { encodeLine } from '../../src/lib/journal-line';
-import { CorruptJournalReport, Outbox, OutboxFullError, OutboxLockedError, OutboxOptions, OutboxProblem } from '../../src/lib/outbox';
+import { CorruptJournalReport, Outbox, OutboxFullError, OutboxLockedError, OutboxOptions, OutboxProblem, OutboxWriteError } from '../../src/lib/outbox';
 
 interface CallRecord {
   from: string;
@@ -553,6 +553,104 @@ describe('lib/outbox', () => {
       assert.equal(outbox.pending().length, total);
       await outbox.close();
       assert.equal((await open({ maxEntries: 1_000_000 })).pending().length, total);
+    });
+  });
+
+  describe('a sick disk (its failures made through openFile; test/faults/sick-disk.faults.ts has the real ones)', () => {
+    const fsError = (code: string, text: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: ${text}`), { code });
+
+    /**
+     * Files whose writes fail while `disk.sick` names a code: writev lands the first half of its
+     * first line and then fails (a torn tail), truncate fails with EROFS when `disk.readOnly`,
+     * and while read-only no file opens for writing.
+     */
+    function sickOpen(disk: { sick?: string; readOnly: boolean }): NonNullable<OutboxOptions['openFile']> {
+      return async (file, flags, mode) => {
+        if (disk.readOnly) throw fsError('EROFS', `read-only file system, open '${file}'`);
+        const fh = await fs.promises.open(file, flags, mode);
+        const { writev, truncate } = fh;
+        fh.writev = (async (buffers: readonly NodeJS.ArrayBufferView[], position?: number) => {
+          if (!disk.sick) return writev.call(fh, buffers, position);
+          const first = buffers[0] as Buffer;
+          fs.writeSync(fh.fd, first, 0, first.length >> 1, position);
+          throw fsError(disk.sick, 'write failed');
+        }) as typeof writev;
+        fh.truncate = ((length?: number) => (disk.readOnly ? Promise.reject(fsError('EROFS', 'read-only file system, ftruncate')) : truncate.call(fh, length))) as typeof truncate;
+        return fh;
+      };
+    }
+
+    it('a write that fails and cannot be cut off: refused naming the journal, a crash then finds the last good journal, and the next commit writes it anew from memory', async () => {
+      const disk: { sick?: string; readOnly: boolean } = { readOnly: false };
+      const problems: OutboxProblem[] = [];
+      const outbox = await open({ openFile: sickOpen(disk), onProblem: (problem) => problems.push(problem) });
+      await outbox.append('k', [{ from: 'kept' }]);
+      const [acked] = await outbox.append('k', [{ from: 'acked' }]);
+      disk.sick = 'EROFS';
+      disk.readOnly = true;
+      const refused = (error: unknown): boolean => {
+        assert.ok(error instanceof OutboxWriteError && error.code === 'EROFS', String(error));
+        assert.ok(error.message.includes(journalPath()) && error.message.includes('not kept'), error.message);
+        return true;
+      };
+      await assert.rejects(outbox.append('k', [{ from: 'refused' }]), refused);
+      // A crash now: the journal on disk is the last good one plus a torn line, which recovery cuts off.
+      const crashDir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-crash-copy-'));
+      try {
+        fs.copyFileSync(journalPath(), path.join(crashDir, 'node_1.journal'));
+        const torn: CorruptJournalReport[] = [];
+        const afterCrash = await Outbox.open<CallRecord>({ dir: crashDir, name: 'node.1', onCorrupt: (report) => torn.push(report) });
+        assert.deepEqual(afterCrash.pending().map((entry) => entry.item.from), ['kept', 'acked']);
+        assert.deepEqual(torn.map((report) => report.atTail), [true]);
+        await afterCrash.close();
+      } finally {
+        fs.rmSync(crashDir, { recursive: true, force: true });
+      }
+      // Still read-only: writing the journal anew fails, so this batch is refused too.
+      await assert.rejects(outbox.append('k', [{ from: 'refused too' }]), refused);
+      await outbox.ack([acked!]).catch(() => undefined);
+      assert.deepEqual(outbox.pending().map((entry) => entry.item.from), ['kept']);
+
+      disk.sick = undefined;
+      disk.readOnly = false;
+      await outbox.append('k', [{ from: 'after' }]);
+      assert.deepEqual(problems.map((problem) => problem.kind), ['write-failed', 'write-recovered']);
+      assert.ok(!fs.readFileSync(journalPath(), 'utf8').includes('refused'), 'the torn line is gone with the old file');
+      await outbox.close();
+      const torn: CorruptJournalReport[] = [];
+      const reopened = await open({ onCorrupt: (report) => torn.push(report) });
+      assert.deepEqual(reopened.pending().map((entry) => entry.item.from), ['kept', 'after'], 'exactly what was reported kept and not acknowledged');
+      assert.deepEqual(torn, []);
+    });
+
+    it('close writes a damaged journal anew when the disk takes writes again, with the acknowledgements made meanwhile', async () => {
+      const disk: { sick?: string; readOnly: boolean } = { readOnly: false };
+      const outbox = await open({ openFile: sickOpen(disk) });
+      const [acked] = await outbox.append('k', [{ from: 'acked' }]);
+      await outbox.append('k', [{ from: 'kept' }]);
+      disk.sick = 'EIO';
+      disk.readOnly = true;
+      await assert.rejects(outbox.append('k', [{ from: 'refused' }]), OutboxWriteError);
+      await outbox.ack([acked!]).catch(() => undefined);
+      disk.sick = undefined;
+      disk.readOnly = false;
+      await outbox.close();
+      assert.deepEqual((await open()).pending().map((entry) => entry.item.from), ['kept']);
+    });
+
+    it('a write that fails and is cut off (ENOSPC): refused; the acknowledgements it carried are written with the next commit', async () => {
+      const disk: { sick?: string; readOnly: boolean } = { readOnly: false };
+      const outbox = await open({ openFile: sickOpen(disk) });
+      const [first] = await outbox.append('k', [{ from: '1' }]);
+      disk.sick = 'ENOSPC';
+      const refusedAppend = outbox.append('k', [{ from: 'refused' }]);
+      const ack = outbox.ack([first!]);
+      await assert.rejects(refusedAppend, (error: Error) => error instanceof OutboxWriteError && error.code === 'ENOSPC');
+      await assert.rejects(ack, OutboxWriteError);
+      disk.sick = undefined;
+      await outbox.append('k', [{ from: '2' }]);
+      await outbox.close();
+      assert.deepEqual((await open()).pending().map((entry) => entry.item.from), ['2'], 'the acknowledged record is not sent again after a restart');
     });
   });
 });

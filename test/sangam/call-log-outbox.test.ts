@@ -327,21 +327,74 @@ describe('sangam/call-log-outbox', () => {
     assert.equal(subject.summary().entries, 100);
   });
 
-  it('reports once when its journal cannot be opened, naming the directory, and refuses appends saying so', async () => {
+  it('reports once when its journal cannot be opened, naming the directory, and refuses appends saying so without touching the disk again for openRetryMs', async () => {
     const blocked = path.join(dir, 'not-a-dir');
     fs.writeFileSync(blocked, '');
-    const { outbox: subject, log } = outbox({ dir: blocked });
-    const told: Error[] = [];
-    subject.whenUnavailable((error) => told.push(error));
+    const { outbox: subject, log } = outbox({ dir: blocked, openRetryMs: 60_000 });
+    const beforeAnyMsg = subject.unavailable;
+    assert.equal(beforeAnyMsg, undefined, 'not tried before a msg needs it');
     await assert.rejects(appending(subject, 'main-ivr', [record('1')]), (error: Error) =>
       error.message.startsWith('outbox journal unusable (') && error.message.includes(`mend ${blocked} or turn the outbox off`),
     );
+    assert.match(subject.unavailable?.message ?? '', /outbox journal unusable/);
+    // Mended, but within openRetryMs of the failure: refused with the same error, no new try.
+    fs.rmSync(blocked);
     await assert.rejects(appending(subject, 'main-ivr', [record('2')]), /outbox journal unusable/);
+    assert.equal(fs.existsSync(blocked), false, 'no open was tried for the second msg');
     const unavailable = log.of('unavailable');
     assert.equal(unavailable.length, 1);
     assert.equal(unavailable[0].dir, blocked);
     assert.match(unavailable[0].reason, /EEXIST|ENOTDIR/);
-    assert.equal(told.length, 1);
+    assert.deepEqual(log.of('reopened'), []);
+  });
+
+  it('opens a journal that could not be opened once the directory is mended, without a redeploy: told once when it fails and once when it opens', async () => {
+    const blocked = path.join(dir, 'not-a-dir');
+    fs.writeFileSync(blocked, '');
+    const { outbox: subject, log } = outbox({ dir: blocked, openRetryMs: 1 });
+    await assert.rejects(appending(subject, 'main-ivr', [record('1')]), /outbox journal unusable/);
+    await assert.rejects(appending(subject, 'main-ivr', [record('2')]), /outbox journal unusable/);
+    fs.rmSync(blocked);
+    // The retry timer or this msg (openRetryMs has passed) opens it: either way no redeploy.
+    await log.waitFor('reopened');
+    const [id] = await appending(subject, 'main-ivr', [record('3')]);
+    assert.equal(typeof id, 'number');
+    assert.equal(subject.unavailable, undefined);
+    assert.deepEqual(log.events.filter((event) => event.kind === 'unavailable' || event.kind === 'reopened').map((event) => event.kind), ['unavailable', 'reopened']);
+    await subject.close(0);
+    const reader = await Outbox.open<string>({ dir: blocked, name: 'config.1', itemsAreJsonText: true });
+    assert.deepEqual(reader.pending().map((entry) => JSON.parse(entry.item).name), ['3'], 'only the msg told it was kept is journalled');
+    await reader.close();
+  });
+
+  it('retries on a timer a journal with records that could not be opened at start (held by another live process), and replays them once it opens', async () => {
+    const first = outbox();
+    await appending(first.outbox, 'main-ivr', [record('1'), record('2')]);
+    await first.outbox.close(0);
+    // The lock of a live process (our parent) on this host: the journal is in use.
+    const lock = path.join(dir, 'config_1.lock');
+    fs.writeFileSync(lock, `${process.ppid}\n${os.hostname()}\n`);
+    const { outbox: subject, log } = outbox({ openRetryMs: 20 });
+    await log.waitFor('unavailable');
+    assert.match(log.of('unavailable')[0].reason, /Outbox journal is in use/);
+    fs.rmSync(lock);
+    await log.waitFor('replayed');
+    assert.deepEqual(log.of('reopened').length, 1);
+    assert.equal(log.of('unavailable').length, 1, 'told once however many retries failed');
+    assert.deepEqual(crm.callLogs.map((entry) => entry.record.name), ['1', '2']);
+    assert.equal(subject.summary().entries, 0);
+  });
+
+  it('opens no journal for a config that never logs a call: no file, 0 waiting, and flush and discard answer without opening one', async () => {
+    const { outbox: subject } = outbox();
+    assert.deepEqual(subject.summary(), { entries: 0, waiting: 0, bytes: 0 });
+    assert.deepEqual(await subject.flush(), { entries: 0, waiting: 0, bytes: 0 });
+    assert.equal(await subject.discard(), 0);
+    assert.deepEqual(fs.readdirSync(dir), [], 'no journal, lock or directory made');
+    await appending(subject, 'main-ivr', [record('1')]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['config_1.journal', 'config_1.lock'], 'the first call log opens it');
+    await subject.close(0);
+    assert.deepEqual(fs.readdirSync(dir), ['config_1.journal'], 'closed: the lock is released');
   });
 
   it('discard drops the records that wait, not those being sent', async () => {
