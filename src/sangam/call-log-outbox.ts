@@ -233,6 +233,15 @@ export class CallLogOutbox implements CallLogJournal {
     for (const id of ids) this.sending.delete(id);
     void this.outbox?.ack(ids);
     this.reportWaiting();
+    // A live batch got through while records wait out a back-off (up to a minute): the CRM is back,
+    // so they go now rather than when the timer would have tried again.
+    const firstRetryMs = this.options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
+    if (this.timer && !this.replaying && this.nextDelayMs > firstRetryMs && this.summary().waiting > 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.nextDelayMs = firstRetryMs;
+      this.schedule(0);
+    }
   }
 
   release(ids: number[]): void {

@@ -209,6 +209,25 @@ describe('sangam/call-log-outbox', () => {
     assert.equal(subject.summary().entries, 0);
   });
 
+  it('cuts a long back-off short when a live batch gets through: the CRM is back, what waits goes at once', async () => {
+    const { outbox: subject, log } = outbox({ firstRetryMs: 1_000, maxRetryMs: 60_000 });
+    const waitingIds = await appending(subject, 'main-ivr', [record('1')]);
+    await crm.goDown();
+    subject.release(waitingIds);
+    await log.waitFor('replay-failed');
+    const { retryInMs } = log.of('replay-failed')[0];
+    assert.equal(retryInMs, 2_000, 'in back-off');
+    await crm.comeBack();
+    // A live msg's batch is delivered (by its dispatcher) and acknowledged.
+    const [liveId] = await appending(subject, 'main-ivr', [record('2')]);
+    const started = Date.now();
+    subject.ack([liveId]);
+    await log.waitFor('replayed');
+    assert.ok(Date.now() - started < retryInMs, 'replayed before the back-off ran out');
+    assert.deepEqual(crm.callLogs.map((entry) => entry.record.name), ['1']);
+    assert.equal(subject.summary().entries, 0);
+  });
+
   it('replays at start what a previous instance left in the journal', async () => {
     const first = outbox();
     await appending(first.outbox, 'main-ivr', [record('1'), record('2')]);
