@@ -681,7 +681,11 @@ export const LIMITS = {
 
 export function judge(options: SoakOptions, figures: SoakFigures): SoakCheck[] {
   const { calls, popups, memory, loop, outbox } = figures;
-  const slope = (fit: Fit, unit: string): string => `${fit.slopePerHour >= 0 ? '+' : ''}${fit.slopePerHour} ${unit}/h (± ${fit.slopeErrorPerHour})`;
+  const slope = (fit: Fit, unit: string): string =>
+    fit.samples < 3
+      ? `n/a (${fit.samples} point${fit.samples === 1 ? '' : 's'}: too short a run to fit)`
+      : `${fit.slopePerHour >= 0 ? '+' : ''}${fit.slopePerHour} ${unit}/h (± ${fit.slopeErrorPerHour})`;
+  const flat = (fit: Fit, limit: number): boolean => fit.samples >= 3 && fit.slopePerHour < limit;
   return [
     {
       name: 'accepted call records stored',
@@ -723,7 +727,7 @@ export function judge(options: SoakOptions, figures: SoakFigures): SoakCheck[] {
       name: 'RSS slope after warm-up',
       measured: `${slope(memory.rssMb, 'MB')} from ${memory.rssMb.start} MB; peak ${memory.peakRssMb} MB`,
       target: `< ${LIMITS.rssMbPerHour} MB/h`,
-      pass: memory.rssMb.slopePerHour < LIMITS.rssMbPerHour,
+      pass: flat(memory.rssMb, LIMITS.rssMbPerHour),
       fullRunOnly: true,
     },
     {
@@ -732,7 +736,7 @@ export function judge(options: SoakOptions, figures: SoakFigures): SoakCheck[] {
         `floor (lowest of each ${memory.floorWindowS} s) ${slope(memory.heapUsedFloorMb, 'MB')} from ${memory.heapUsedFloorMb.start} MB; ` +
         `all samples ${slope(memory.heapUsedMb, 'MB')}; peak ${memory.peakHeapUsedMb} MB`,
       target: `floor < ${LIMITS.heapMbPerHour} MB/h`,
-      pass: memory.heapUsedFloorMb.slopePerHour < LIMITS.heapMbPerHour,
+      pass: flat(memory.heapUsedFloorMb, LIMITS.heapMbPerHour),
       fullRunOnly: true,
     },
     {
@@ -741,7 +745,7 @@ export function judge(options: SoakOptions, figures: SoakFigures): SoakCheck[] {
         `floor (lowest of each ${memory.floorWindowS} s) ${slope(memory.fdsFloor, 'fds')} from ${memory.fdsFloor.start}; ` +
         `all samples ${slope(memory.fds, 'fds')}; peak ${memory.peakFds} (connections held open during outages)`,
       target: `floor < ${LIMITS.fdsPerHour} /h`,
-      pass: memory.fdsFloor.slopePerHour < LIMITS.fdsPerHour,
+      pass: flat(memory.fdsFloor, LIMITS.fdsPerHour),
       fullRunOnly: true,
     },
     {
