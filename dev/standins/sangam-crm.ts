@@ -29,7 +29,8 @@ export interface SangamCrmOptions {
 export type CrmFault =
   | { kind: 'status'; status: number; body?: string; retryAfter?: string }
   | { kind: 'delay'; ms: number }
-  | { kind: 'drop' }
+  /** Resets the connection without an answer; `afterStore`: only after storing what the request carried (the answer is lost). */
+  | { kind: 'drop'; afterStore?: boolean }
   | { kind: 'html' }
   | { kind: 'truncated' }
   | { kind: 'innerStatus'; status: number }
@@ -43,12 +44,16 @@ export interface ReceivedCallLog {
   record: Record<string, unknown>;
   id: string;
   receivedAt: number;
+  /** Set when the request that stored it got no answer (a `drop` fault with afterStore): the client may send it again. */
+  answerLost?: true;
 }
 
 export interface ReceivedNotify {
   ivrName: string;
   event: Record<string, unknown>;
   receivedAt: number;
+  /** As for call logs: stored, but the answer was dropped. */
+  answerLost?: true;
 }
 
 export interface RequestRecord {
@@ -215,6 +220,8 @@ export function parseFault(value: unknown): CrmFault {
       if (!isStatusCode(value.status)) throw new RangeError('fault.status must be an HTTP status code (100-599)');
       return { kind: 'innerStatus', status: value.status };
     case 'drop':
+      if (value.afterStore !== undefined && typeof value.afterStore !== 'boolean') throw new RangeError('fault.afterStore must be a boolean');
+      return value.afterStore ? { kind: 'drop', afterStore: true } : { kind: 'drop' };
     case 'html':
     case 'truncated':
     case 'wrongLength':
@@ -238,11 +245,17 @@ interface PendingFault {
   api: CrmApi | undefined;
 }
 
-interface FaultRate {
+/** One of several fault rates in effect at once (see failRates). */
+export interface CrmFaultRate {
   probability: number;
   fault: CrmFault;
+  /** Only requests to this API (default: either). */
+  api?: CrmApi;
+}
+
+interface FaultRates {
+  rates: Array<{ probability: number; fault: CrmFault; api: CrmApi | undefined }>;
   random: () => number;
-  api: CrmApi | undefined;
 }
 
 interface PendingWait {
@@ -303,7 +316,7 @@ export class SangamCrmStandIn {
   private pendingFaults: PendingFault[] = [];
   /** CRM user ids that exist, when set: a record owned by another user is refused. */
   private users: ReadonlySet<string> | undefined;
-  private faultRate: FaultRate | undefined;
+  private faultRates: FaultRates | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly connectionIds = new WeakMap<Socket, number>();
   private nextConnectionId = 1;
@@ -361,7 +374,28 @@ export class SangamCrmStandIn {
     if (!(probability >= 0 && probability <= 1)) throw new RangeError('probability must be between 0 and 1');
     const checked = parseFault(fault);
     if (checked.kind === 'wrongLength' && api === 'notify') throw new RangeError('wrongLength applies to the call-log API only');
-    this.faultRate = probability === 0 ? undefined : { probability, fault: checked, random, api };
+    this.faultRates = probability === 0 ? undefined : { rates: [{ probability, fault: checked, api }], random };
+  }
+
+  /**
+   * Several fault rates at once, replacing those set before (by failRate too): each request draws
+   * one number from `random` and gets at most one of the faults that apply to its API, each with
+   * its own probability (e.g. 3% 503 and 1% dropped connections). The probabilities that apply to
+   * one API must add up to at most 1. An empty list turns them off.
+   */
+  failRates(rates: ReadonlyArray<CrmFaultRate>, random: () => number = Math.random): void {
+    const checked = rates.map(({ probability, fault, api }) => {
+      if (!(probability >= 0 && probability <= 1)) throw new RangeError('probability must be between 0 and 1');
+      const parsed = parseFault(fault);
+      if (parsed.kind === 'wrongLength' && api === 'notify') throw new RangeError('wrongLength applies to the call-log API only');
+      return { probability, fault: parsed, api: parseApi(api) };
+    });
+    for (const target of ['call-log', 'notify'] as const) {
+      const sum = checked.filter((rate) => rate.api === undefined || rate.api === target).reduce((total, rate) => total + rate.probability, 0);
+      if (sum > 1 + 1e-9) throw new RangeError(`the probabilities for the ${target} API add up to ${sum}, more than 1`);
+    }
+    const active = checked.filter((rate) => rate.probability > 0);
+    this.faultRates = active.length === 0 ? undefined : { rates: active, random };
   }
 
   /**
@@ -403,7 +437,7 @@ export class SangamCrmStandIn {
     this.requests.length = 0;
     Object.assign(this.stats, emptyStats());
     this.pendingFaults = [];
-    this.faultRate = undefined;
+    this.faultRates = undefined;
     this.users = undefined;
     this.latencyMs = this.defaultLatencyMs;
   }
@@ -512,6 +546,14 @@ export class SangamCrmStandIn {
     if (fault && fault.kind !== 'delay') {
       this.stats.faulted++;
       if (fault.kind === 'drop') {
+        if (fault.afterStore) {
+          // Stored (if valid) as usual, but the answer never leaves: the client cannot know.
+          const before = { callLogs: this.callLogs.length, notifies: this.notifies.length };
+          const answer = this.check(req, api, query, body);
+          if (answer.status >= 400) this.stats.rejected++;
+          for (const stored of this.callLogs.slice(before.callLogs)) stored.answerLost = true;
+          for (const stored of this.notifies.slice(before.notifies)) stored.answerLost = true;
+        }
         this.remember(req, path, query, body, 0, connection);
         req.socket.resetAndDestroy();
         return;
@@ -618,8 +660,15 @@ export class SangamCrmStandIn {
       if (pending.remaining === 0) this.pendingFaults.splice(this.pendingFaults.indexOf(pending), 1);
       return pending.fault;
     }
-    const rate = this.faultRate;
-    if (rate && applies(rate.fault, rate.api) && rate.random() < rate.probability) return rate.fault;
+    const rates = this.faultRates?.rates.filter((rate) => applies(rate.fault, rate.api)) ?? [];
+    if (rates.length === 0) return undefined;
+    // One draw per request: the faults share the unit interval, so at most one applies.
+    const draw = this.faultRates!.random();
+    let upTo = 0;
+    for (const rate of rates) {
+      upTo += rate.probability;
+      if (draw < upTo) return rate.fault;
+    }
     return undefined;
   }
 
@@ -708,6 +757,19 @@ export class SangamCrmStandIn {
           return this.send(res, jsonAnswer(200, { ok: true }));
         case 'POST /fault': {
           const request = readJson();
+          if (request.rates !== undefined) {
+            if (!Array.isArray(request.rates)) throw new RangeError('rates must be an array of {probability, fault, api}');
+            this.failRates(
+              request.rates.map((rate: unknown) => {
+                if (!isPlainObject(rate) || typeof rate.probability !== 'number') throw new RangeError('each rate needs a number probability');
+                const api = parseApi(rate.api);
+                return api === undefined
+                  ? { probability: rate.probability, fault: parseFault(rate.fault) }
+                  : { probability: rate.probability, fault: parseFault(rate.fault), api };
+              }),
+            );
+            return this.send(res, jsonAnswer(200, { ok: true }));
+          }
           const fault = parseFault(request.fault);
           const api = parseApi(request.api);
           if (request.count !== undefined) {
@@ -717,7 +779,7 @@ export class SangamCrmStandIn {
             if (typeof request.probability !== 'number') throw new RangeError('probability must be a number');
             this.failRate(request.probability, fault, Math.random, api);
           } else {
-            throw new RangeError('give count (next N requests) or probability (each request)');
+            throw new RangeError('give count (next N requests), probability (each request) or rates (several at once)');
           }
           return this.send(res, jsonAnswer(200, { ok: true }));
         }

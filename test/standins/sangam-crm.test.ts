@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { SangamCrmStandIn, MAX_BODY_BYTES, isRealDateTime } from '../../dev/standins/sangam-crm';
+import { type CrmFault, SangamCrmStandIn, MAX_BODY_BYTES, isRealDateTime } from '../../dev/standins/sangam-crm';
 import { parseCliArgs } from '../../dev/standins/sangam-crm-cli';
 
 const TOKEN = 'stand-in-token-5f1c9a7e';
@@ -402,6 +402,44 @@ describe('SangamCRM stand-in', () => {
       assert.equal(crm.callLogs.length, 4);
     });
 
+    it('applies several fault rates at once, one draw per request, and failRate replaces them', async () => {
+      const draws = [0.1, 0.4, 0.6, 0.25];
+      crm.failRates(
+        [
+          { probability: 0.3, fault: { kind: 'status', status: 503 } },
+          { probability: 0.2, fault: { kind: 'drop' } },
+        ],
+        () => draws.shift() ?? 1,
+      );
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound()])).status, 503);
+      await assert.rejects(postJson(crm.url, CALL_LOG, [inbound()]), (error: unknown) => errnoOf(error) === 'ECONNRESET');
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound()])).status, 200);
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound()])).status, 503);
+      assert.equal(crm.callLogs.length, 1);
+      assert.throws(
+        () => crm.failRates([{ probability: 0.7, fault: { kind: 'drop' } }, { probability: 0.4, fault: { kind: 'html' }, api: 'notify' }]),
+        /notify API add up to 1.1/,
+      );
+      crm.failRate(1, { kind: 'status', status: 500 }, () => 0.5, 'notify');
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound()])).status, 200, 'failRate replaced the rates set before');
+      assert.equal((await postJson(crm.url, NOTIFY, EVENT)).status, 500);
+      crm.failRates([]);
+      assert.equal((await postJson(crm.url, NOTIFY, EVENT)).status, 200);
+    });
+
+    it('drops the connection after storing with afterStore, and marks what it stored as answer lost', async () => {
+      crm.failNext(2, { kind: 'drop', afterStore: true });
+      for (const [target, body] of [[CALL_LOG, [inbound(), outbound()]], [NOTIFY, EVENT]] as const) {
+        await assert.rejects(postJson(crm.url, target, body), (error: unknown) => errnoOf(error) === 'ECONNRESET');
+      }
+      assert.deepEqual(crm.callLogs.map((stored) => stored.answerLost), [true, true]);
+      assert.equal(crm.notifies[0]!.answerLost, true);
+      assert.equal(crm.requests[0]!.status, 0);
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound()])).status, 200);
+      assert.equal(crm.callLogs[2]!.answerLost, undefined);
+      assert.throws(() => crm.failNext(1, { kind: 'drop', afterStore: 'yes' } as unknown as CrmFault), /afterStore must be a boolean/);
+    });
+
     it('adds latency to every answer', async () => {
       crm.setLatency(250);
       const started = Date.now();
@@ -530,6 +568,15 @@ describe('SangamCRM stand-in', () => {
       assert.equal(bad.status, 400);
       assert.match((bad.json as { message: string }).message, /fault.kind must be one of/);
       assert.equal((await control('POST', '/fault', { fault: { kind: 'drop' } })).status, 400);
+      const rates = [
+        { probability: 1, fault: { kind: 'drop', afterStore: true }, api: 'notify' },
+        { probability: 1, fault: { kind: 'status', status: 503 }, api: 'call-log' },
+      ];
+      assert.equal((await control('POST', '/fault', { rates })).status, 200);
+      assert.equal((await postJson(crm.url, CALL_LOG, [inbound()])).status, 503);
+      await assert.rejects(postJson(crm.url, NOTIFY, EVENT), (error: unknown) => errnoOf(error) === 'ECONNRESET');
+      assert.equal((await control('POST', '/fault', { rates: [] })).status, 200);
+      assert.equal((await control('POST', '/fault', { rates: [{ fault: { kind: 'drop' } }] })).status, 400);
 
       assert.equal((await control('POST', '/latency', { ms: 200 })).status, 200);
       const started = Date.now();
