@@ -10,7 +10,7 @@
  * node (one record each; the SangamCRM stand-in stores them) and RSS again once settled. The
  * medians of the runs of each variant are compared.
  *
- *   node .build/bench/footprint.js [--repetitions 3] [--settle 8000] [--sample 4000] [--call-logs 2000]
+ *   node .build/bench/footprint.js [--repetitions 3] [--settle 80000] [--sample 5000] [--call-logs 2000]
  *     [--variants without,with,installed] [--trace] [--package <dir>]
  * (`installed`: the package installed, no node of it deployed: tells module loading from per-node cost;
  * --package: install another build, e.g. an older commit's, for a before/after comparison.)
@@ -47,10 +47,15 @@ export interface FootprintOptions {
   packageDir?: string;
 }
 
+/**
+ * Settling: 20-65 s after start (on this 2-core machine) V8's memory reducer collects and RSS drops
+ * by about 20 MB, in either variant; an idle Node-RED spends its life after that, so samples are
+ * taken after it.
+ */
 export const FOOTPRINT_DEFAULTS: FootprintOptions = {
   repetitions: 3,
-  settleMs: 8_000,
-  sampleMs: 4_000,
+  settleMs: 80_000,
+  sampleMs: 5_000,
   callLogs: 2_000,
   variants: ['without', 'with'],
   trace: false,

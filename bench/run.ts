@@ -622,7 +622,7 @@ async function main(): Promise<void> {
     if (only.has('mem')) await bench.scenarioMemory(1);
     if (only.has('mem')) await bench.scenarioMemory(1000);
     // Footprint (bench/footprint.ts): real node-red processes with and without the package, idle.
-    const footprint = only.has('footprint') ? await measureFootprint(FOOTPRINT_DEFAULTS, undefined, { crm, token }) : null;
+    const footprint = only.has('footprint') ? await measureFootprint({ ...FOOTPRINT_DEFAULTS, repetitions: Math.min(FOOTPRINT_DEFAULTS.repetitions, options.repetitions) }, undefined, { crm, token }) : null;
 
     const { ratios, checks } = evaluate(bench.figures, bench.extra);
     if (footprint) checks.push(...footprint.checks);

@@ -80,8 +80,7 @@ export = function register(RED: NodeAPI): void {
 
     // A telephony system's own payloads (inputFormat other than record): each msg is mapped to
     // one leg of a call, and the merger makes one record per call. Nothing of this runs per msg
-    // for the record format.
-    // The mapper (with its format's module and the zone) is made at the first msg, not at deploy.
+    // for the record format. The mapper (its format's module, the zone) is made at the first msg.
     const sourceFormat = source.format;
     const sourceConnection = config?.connection;
     let mapper: ((body: unknown) => MappedLeg) | undefined;
