@@ -4,7 +4,7 @@
  * SangamCRM stand-in in its own process. Prints a table and PASS/FAIL per target, writes
  * bench/results/latest.json and latest.svg. Exit code 0 unless the benchmark itself broke.
  *
- *   node --expose-gc .build/bench/run.js [--only a,b,c,floor,d,a50,b50,mem] [--quick] [--n 20000] [--window 1000]
+ *   node --expose-gc .build/bench/run.js [--only a,b,c,floor,d,a50,b50,mem,footprint] [--quick] [--n 20000] [--window 1000]
  *     [--set callLog.batchSize=1000 --set config.outbox=false ...]   (what-if runs; results not written)
  *
  * To profile the call-log path: node --cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc .build/bench/run.js --only b
@@ -19,8 +19,9 @@ import { CrmCounters, StandInProcess } from './standin-process';
 import { BenchRuntime, DriveResult, FlowOverrides, IVR_NAME, NODE_IDS, editorDefaults } from './runtime';
 import { GotTarget, PlainGotResult, callLogBatches, notifySteady } from './plain-got';
 import { ChartBar, ScenarioFigures, TargetCheck, chartSvg, figuresTable, targetLines } from './report';
+import { FOOTPRINT_DEFAULTS, footprintTable, measureFootprint } from './footprint';
 
-const SCENARIOS = ['a', 'b', 'c', 'floor', 'd', 'a50', 'b50', 'mem'] as const;
+const SCENARIOS = ['a', 'b', 'c', 'floor', 'd', 'a50', 'b50', 'mem', 'footprint'] as const;
 type ScenarioKey = (typeof SCENARIOS)[number];
 
 interface BenchOptions {
@@ -620,9 +621,13 @@ async function main(): Promise<void> {
     if (only.has('b50')) await bench.scenarioRtt('b50');
     if (only.has('mem')) await bench.scenarioMemory(1);
     if (only.has('mem')) await bench.scenarioMemory(1000);
+    // Footprint (bench/footprint.ts): real node-red processes with and without the package, idle.
+    const footprint = only.has('footprint') ? await measureFootprint({ ...FOOTPRINT_DEFAULTS, repetitions: Math.min(FOOTPRINT_DEFAULTS.repetitions, options.repetitions) }, undefined, { crm, token }) : null;
 
     const { ratios, checks } = evaluate(bench.figures, bench.extra);
+    if (footprint) checks.push(...footprint.checks);
     process.stdout.write(`\n${figuresTable(bench.figures)}\n\n`);
+    if (footprint) process.stdout.write(`${footprintTable(footprint)}\n\n`);
     process.stdout.write('Drive per scenario:\n');
     for (const row of bench.figures) process.stdout.write(`  ${row.label.padEnd(38)} ${row.drive}${row.notes.length ? `; ${row.notes.join('; ')}` : ''}\n`);
     process.stdout.write(
@@ -655,6 +660,7 @@ async function main(): Promise<void> {
       scenarios: bench.figures,
       memory: bench.extra.memory ?? null,
       memoryBatched: bench.extra.memoryBatched ?? null,
+      footprint,
       ratios,
       targets: checks,
       durationSeconds: round((Date.now() - startedAt) / 1000, 1),

@@ -8,7 +8,7 @@ import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sa
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { CallLogResult, checkIvrName } from './sangam/sangam-client';
-import { CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
+import { type CallLogResult as MappedLeg, CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
 import { readCallLogSource, SourceProperties } from './sources/node-settings';
 import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
 
@@ -80,16 +80,21 @@ export = function register(RED: NodeAPI): void {
 
     // A telephony system's own payloads (inputFormat other than record): each msg is mapped to
     // one leg of a call, and the merger makes one record per call. Nothing of this runs per msg
-    // for the record format.
+    // for the record format. The mapper (its format's module, the zone) is made at the first msg.
     const sourceFormat = source.format;
-    const mapLeg = sourceFormat && config?.connection
-      ? callLogMapper(sourceFormat, {
-        timeZone: config.connection.timeZone,
-        agents: config.agents,
-        pbxTimeZone: source.pbxTimeZone,
-        exotelTimeZone: source.pbxTimeZone,
-        recordingUrlPrefix: source.recordingUrlPrefix,
-      })
+    const sourceConnection = config?.connection;
+    let mapper: ((body: unknown) => MappedLeg) | undefined;
+    const mapLeg = sourceFormat && sourceConnection
+      ? (body: unknown): MappedLeg => {
+        mapper ??= callLogMapper(sourceFormat, {
+          timeZone: sourceConnection.timeZone,
+          agents: config?.agents,
+          pbxTimeZone: source.pbxTimeZone,
+          exotelTimeZone: source.pbxTimeZone,
+          recordingUrlPrefix: source.recordingUrlPrefix,
+        });
+        return mapper(body);
+      }
       : undefined;
     // Exotel's repeats have been answered with these words since before the other formats: kept for flows that test them.
     const repeatReason = sourceFormat === 'exotel' ? 'repeated status callback' : undefined;

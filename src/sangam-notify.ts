@@ -9,7 +9,7 @@ import { readInteger } from './lib/settings';
 import { isTooOld, normaliseNotifyEvent } from './sangam/notify-event';
 import { NotifySender } from './sangam/notify-sender';
 import { checkIvrName } from './sangam/sangam-client';
-import { popupMapper } from './sources';
+import { type PopupResult, popupMapper } from './sources';
 import { readPopupSource, SourceProperties } from './sources/node-settings';
 import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
 
@@ -64,8 +64,15 @@ export = function register(RED: NodeAPI): void {
     const nodeIvrName = typedProperty(RED, node, def.ivrName, def.ivrNameType);
     // A telephony system's own events (inputFormat other than event) are mapped to the guide's.
     const eventCode = typeof def.eventCode === 'string' && def.eventCode.trim() !== '' ? def.eventCode.trim() : DEFAULT_EVENT_CODE;
-    const mapEvent = source.format && config?.connection
-      ? popupMapper(source.format, { timeZone: config.connection.timeZone, agents: config.agents, eventCode })
+    // The mapper (with its format's module and the zone) is made at the first msg, not at deploy.
+    const sourceFormat = source.format;
+    const sourceConnection = config?.connection;
+    let mapper: ((body: unknown) => PopupResult) | undefined;
+    const mapEvent = sourceFormat && sourceConnection
+      ? (body: unknown): PopupResult => {
+        mapper ??= popupMapper(sourceFormat, { timeZone: sourceConnection.timeZone, agents: config?.agents, eventCode });
+        return mapper(body);
+      }
       : undefined;
     const twilioAuthToken = source.format === 'twilio' ? node.credentials?.twilioAuthToken ?? '' : '';
     let inFlight = 0;

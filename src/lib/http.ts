@@ -23,20 +23,32 @@ export function createStopController(): AbortController {
 }
 
 export interface KeepAliveAgents {
-  http: http.Agent;
-  https: https.Agent;
+  readonly http: http.Agent;
+  readonly https: https.Agent;
   destroy(): void;
 }
 
-/** One pair of keep-alive agents per config node, so every node that uses it shares connections. */
+/**
+ * One pair of keep-alive agents per config node, so every node that uses it shares connections.
+ * Each agent is made at its first request: a config node that never sends costs no agent, and a
+ * CRM on https never makes the http one.
+ */
 export function createKeepAliveAgents(maxSockets: number): KeepAliveAgents {
   const options = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
-  const agents = { http: new http.Agent(options), https: new https.Agent(options) };
+  let httpAgent: http.Agent | undefined;
+  let httpsAgent: https.Agent | undefined;
   return {
-    ...agents,
+    get http() {
+      httpAgent ??= new http.Agent(options);
+      return httpAgent;
+    },
+    get https() {
+      httpsAgent ??= new https.Agent(options);
+      return httpsAgent;
+    },
     destroy() {
-      agents.http.destroy();
-      agents.https.destroy();
+      httpAgent?.destroy();
+      httpsAgent?.destroy();
     },
   };
 }
@@ -114,7 +126,8 @@ export async function postOnce(request: PostRequest): Promise<RawResponse> {
       retry: { limit: 0 },
       throwHttpErrors: false,
       followRedirect: false,
-      agent: { http: request.agents.http, https: request.agents.https },
+      // Only the agent of the URL's scheme: the other one is never made.
+      agent: request.url.startsWith('https:') ? { https: request.agents.https } : { http: request.agents.http },
       signal: request.signal,
     });
     return { statusCode: response.statusCode, headers: response.headers, body: response.body };

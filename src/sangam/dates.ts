@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { types } from 'node:util';
 import { ConfigError, ValidationError } from '../lib/errors';
 import { quote } from '../lib/values';
@@ -66,11 +67,34 @@ function zoneFor(timeZone: string): Zone {
   return zone;
 }
 
+/** An IANA zone name as the tz database writes them (Asia/Kolkata, America/Argentina/Buenos_Aires, Etc/GMT+5, UTC). */
+const ZONE_NAME = /^[A-Z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/;
+
+/**
+ * Whether a zone is known without building an Intl formatter: the first formatter of a process
+ * loads ICU's data (about 8 MB of RSS, tens of ms), which a config node that has not converted a
+ * date yet should not pay when it starts. Known = a file of the system's tz database, or one of
+ * Intl's canonical zones (Node 20's ICU lists Asia/Calcutta, not Asia/Kolkata). A zone newer
+ * than the ICU of this Node passes here and fails at its first date, with zoneFor's message.
+ */
+function isKnownZoneName(tz: string): boolean {
+  // The tz database's own files (posix/, right/, localtime, leapseconds) start in lower case; Factory is no zone to ICU.
+  if (!ZONE_NAME.test(tz) || tz === 'Factory') return false;
+  try {
+    if (fs.statSync(`/usr/share/zoneinfo/${tz}`).isFile()) return true;
+  } catch {
+    // No such file, or no tz database on this system (Windows, a slim container).
+  }
+  return Intl.supportedValuesOf('timeZone').includes(tz);
+}
+
 export function isValidTimeZone(tz: string): boolean {
   if (typeof tz !== 'string' || tz === '') return false;
   // Node 22's Intl takes offsets like "+05:30", Node 20's does not: a fixed offset ignores DST,
   // so refuse it everywhere and ask for a zone name.
   if (/^[+-]\d/.test(tz)) return false;
+  if (zones.has(tz) || isKnownZoneName(tz)) return true;
+  // Anything else (an alias in other letter case, a name only ICU knows) asks Intl itself.
   try {
     zoneFor(tz);
     return true;

@@ -20,7 +20,8 @@ export interface SangamConnection {
   client: SangamClient;
   baseUrl: string;
   ivrName: string;
-  timeZone: string;
+  /** The config's zone, or the host's (looked up at first use). */
+  readonly timeZone: string;
   /** How long one request may take: what a close lets a request on the wire finish in. */
   timeoutMs: number;
   close(): void;
@@ -42,11 +43,16 @@ export function openSangamConnection(properties: SangamConfigProperties, token: 
   const maxSockets = readInteger(properties.maxSockets, { name: 'maxSockets', min: 1, max: 256, fallback: 16 });
   const agents: KeepAliveAgents = createKeepAliveAgents(maxSockets);
   const client = new SangamClient({ baseUrl, token: checkedToken, timeoutMs, agents, maxInFlight: maxSockets });
+  // The host's zone is asked of Intl at the first date, not now: Intl's first use costs ~8 MB.
+  let timeZone = zone;
   return {
     client,
     baseUrl,
     ivrName,
-    timeZone: zone || hostTimeZone(),
+    get timeZone() {
+      timeZone ||= hostTimeZone();
+      return timeZone;
+    },
     timeoutMs,
     close: () => agents.destroy(),
   };

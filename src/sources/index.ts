@@ -1,9 +1,20 @@
 import type { AgentDirectory } from '../sangam/agent-directory';
-import { asteriskCallLog, asteriskPopup } from './asterisk';
+import type * as AsteriskSource from './asterisk';
 import type { CallLogResult, PopupResult } from './common';
-import { exotelCallLog, exotelPopup } from './exotel';
-import { freeswitchCallLog } from './freeswitch';
-import { twilioCallLog, twilioPopup } from './twilio';
+import type * as ExotelSource from './exotel';
+import type * as FreeswitchSource from './freeswitch';
+import type * as TwilioSource from './twilio';
+
+/*
+ * Each format's module is loaded when a node first maps a msg of that format, not with the node
+ * files: a Node-RED that logs ready-made records (or does not use the nodes at all) never loads them.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const asterisk = (): typeof AsteriskSource => require('./asterisk') as typeof AsteriskSource;
+const exotel = (): typeof ExotelSource => require('./exotel') as typeof ExotelSource;
+const freeswitch = (): typeof FreeswitchSource => require('./freeswitch') as typeof FreeswitchSource;
+const twilio = (): typeof TwilioSource => require('./twilio') as typeof TwilioSource;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /**
  * One entry point per node for the wiring: the `inputFormat` values of node-contract.md mapped
@@ -47,15 +58,21 @@ export const HOLD_MS_BY_FORMAT: Readonly<Record<CallLogSourceFormat, number>> = 
 export function callLogMapper(format: CallLogSourceFormat, settings: SourceSettings): (body: unknown) => CallLogResult {
   const { timeZone, agents, recordingUrlPrefix } = settings;
   switch (format) {
-    case 'exotel':
+    case 'exotel': {
+      const { exotelCallLog } = exotel();
       return (body) => exotelCallLog(body, { timeZone, agents, exotelTimeZone: settings.exotelTimeZone });
-    case 'twilio':
+    }
+    case 'twilio': {
+      const { twilioCallLog } = twilio();
       return (body) => twilioCallLog(body, { timeZone, agents });
+    }
     case 'asterisk': {
+      const { asteriskCallLog } = asterisk();
       const options = { timeZone, agents, recordingUrlPrefix, pbxTimeZone: settings.pbxTimeZone ?? timeZone };
       return (body) => asteriskCallLog(body, options);
     }
     case 'freeswitch': {
+      const { freeswitchCallLog } = freeswitch();
       const options = { timeZone, agents, recordingUrlPrefix, pbxTimeZone: settings.pbxTimeZone };
       return (body) => freeswitchCallLog(body, options);
     }
@@ -64,12 +81,18 @@ export function callLogMapper(format: CallLogSourceFormat, settings: SourceSetti
 
 export function popupMapper(format: PopupSourceFormat, settings: PopupSettings): (body: unknown) => PopupResult {
   switch (format) {
-    case 'exotel':
+    case 'exotel': {
+      const { exotelPopup } = exotel();
       return (body) => exotelPopup(body, settings);
-    case 'twilio':
+    }
+    case 'twilio': {
+      const { twilioPopup } = twilio();
       return (body) => twilioPopup(body, settings);
-    case 'asterisk':
+    }
+    case 'asterisk': {
+      const { asteriskPopup } = asterisk();
       return (body) => asteriskPopup(body, settings);
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as vm from 'node:vm';
 import { ConfigError, ValidationError } from '../../src/lib/errors';
+import { countFormatters } from '../support/intl';
 import {
   convertCrmDate,
   formatCrmDate,
@@ -234,6 +236,29 @@ describe('sangam/dates', () => {
 
     it('reports a valid host zone', () => {
       assert.equal(isValidTimeZone(hostTimeZone()), true);
+    });
+
+    it('refuses the tz database\'s own files and Factory, which are no zones to Intl', () => {
+      for (const name of ['posix/Asia/Kolkata', 'right/UTC', 'localtime', 'posixrules', 'leapseconds', 'Factory', 'zone.tab', 'Asia', '../etc/passwd']) {
+        assert.equal(isValidTimeZone(name), false, name);
+      }
+    });
+
+    it('still asks Intl about names it cannot tell by themselves: an alias in other letter case is valid', () => {
+      assert.equal(isValidTimeZone('asia/kolkata'), true);
+      assert.equal(isValidTimeZone('america/new_york'), true);
+    });
+
+    it('tells a known zone without building an Intl formatter (the first one costs a process ~8 MB)', () => {
+      // Zones no other test converts with (the zone cache would answer without Intl anyway): two of
+      // Intl's own list, and, where the system has a tz database, two only it names so (Node 20's Intl
+      // lists the older America/Buenos_Aires, and no Etc/GMT+5).
+      const zones = ['Europe/Paris', 'Asia/Tokyo'];
+      for (const zone of ['America/Argentina/Buenos_Aires', 'Etc/GMT+5']) if (fs.existsSync(`/usr/share/zoneinfo/${zone}`)) zones.push(zone);
+      const built = countFormatters(() => {
+        for (const zone of zones) assert.equal(isValidTimeZone(zone), true, zone);
+      });
+      assert.equal(built, 0);
     });
   });
 

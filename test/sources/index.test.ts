@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { AgentDirectory } from '../../src/sangam/agent-directory';
 import { CALL_LOG_SOURCE_FORMATS, callLogMapper, HOLD_MS_BY_FORMAT, POPUP_SOURCE_FORMATS, popupMapper } from '../../src/sources';
 
@@ -11,6 +12,21 @@ const CALL_ENDS: Record<string, unknown> = {
 };
 
 describe('sources index', () => {
+  it('loads a format\'s module when the first mapper of that format is made, not before', () => {
+    // A fresh process: this one has loaded every format's module for the other tests.
+    const script = `
+      const loaded = () => Object.keys(require.cache).filter((file) => /[\\\\/]sources[\\\\/](asterisk|exotel|freeswitch|twilio)\\.js$/.test(file)).map((file) => file.replace(/.*[\\\\/]/, ''));
+      const sources = require(${JSON.stringify(require.resolve('../../src/sources'))});
+      const before = loaded();
+      sources.callLogMapper('asterisk', { timeZone: 'UTC' });
+      const afterAsterisk = loaded();
+      sources.popupMapper('twilio', { timeZone: 'UTC', eventCode: 'TC' });
+      console.log(JSON.stringify({ before, afterAsterisk, afterTwilio: loaded() }));
+    `;
+    const answer = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, string[]>;
+    assert.deepEqual(answer, { before: [], afterAsterisk: ['asterisk.js'], afterTwilio: ['asterisk.js', 'twilio.js'] });
+  });
+
   const agents = new AgentDirectory([{ extension: '201', phone: '08047112233', userId: 'u-201', email: 'a@example.com' }]);
 
   it('maps each call-log format\'s end of a call to a Held record in the CRM zone (Asterisk\'s PBX zone defaulting to it)', () => {
