@@ -4,7 +4,6 @@ import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
 import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
-import { TurnSlicer } from './lib/turn-slicer';
 import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
@@ -34,13 +33,6 @@ interface HeldLeg {
 /** How long close waits for answers before handing records to the outbox (or giving up). */
 const CLOSE_GRACE_WITH_OUTBOX_MS = 2_000;
 const CLOSE_GRACE_WITHOUT_OUTBOX_MS = 10_000;
-
-/**
- * Time one node spends taking msgs in (checking, journalling, queueing records) per turn of the
- * event loop; msgs beyond it wait, in order, for the next turn. A broker handing over a backlog of
- * thousands of msgs at once then never holds the event loop long enough to delay a pop-up.
- */
-const INTAKE_BUDGET_MS = 2;
 
 export = function register(RED: NodeAPI): void {
   function SangamCallLog(this: Node<CallLogCredentials>, def: CallLogDef): void {
@@ -180,8 +172,7 @@ export = function register(RED: NodeAPI): void {
       else if (merger.pendingCalls > 0) status.set({ kind: 'queued', count: merger.pendingCalls });
     }
 
-    /** A msg taken in: checked, normalised and handed to the dispatcher (or the merger). */
-    function takeIn({ msg, send, done }: { msg: NodeMessageInFlow; send: Send; done: Done }): void {
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!dispatcher || !config?.connection || !settings) {
         done(notConfiguredError('sangam-call-log', setupError));
         return;
@@ -223,14 +214,9 @@ export = function register(RED: NodeAPI): void {
       } catch (error) {
         delivered(error as Error, undefined);
       }
-    }
+    });
 
-    const intake = new TurnSlicer(takeIn, INTAKE_BUDGET_MS);
-    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => intake.offer({ msg, send, done }));
-
-    // Msgs still waiting for their turn are taken in before the close, as if they had come a moment
-    // earlier; held calls go to the dispatcher before it closes (these listeners run before onClose's).
-    node.on('close', () => intake.drain());
+    // Held calls go to the dispatcher before it closes (this listener runs before onClose's).
     if (merger) node.on('close', () => merger.flush());
 
     // Joins the config's closing gate: its connections and outbox stay open until this close is done.

@@ -5,15 +5,6 @@
  * they were made, so a flow sees its msgs come out as they went in.
  */
 
-import { performance } from 'node:perf_hooks';
-
-/**
- * Time handBack spends telling submissions in one turn of the event loop. Eight batches of 250
- * answered together settle 2,000 msgs; told at once they would hold the event loop (and a pop-up
- * waiting for its answer) for tens of ms. What is left is told in the next turn, still in order.
- */
-const HAND_BACK_BUDGET_MS = 2;
-
 /** One record waiting to be sent, already serialised so its size is known and it is encoded once. */
 export interface QueuedRecord {
   json: string;
@@ -166,8 +157,6 @@ export class CallLogBatcher<Result> {
   private order: Array<Submission<Result> | undefined> = [];
   private orderHead = 0;
   private idleWaiters: Array<() => void> = [];
-  /** Set while settled submissions wait for the next turn to be told (see HAND_BACK_BUDGET_MS). */
-  private handBackTurn: NodeJS.Immediate | undefined;
   private flushingAll = false;
   /** Set by cancelQueued(): no batch starts any more. */
   private cancelled = false;
@@ -251,9 +240,9 @@ export class CallLogBatcher<Result> {
     return taken;
   }
 
-  /** Resolves when nothing is queued or in flight, and every submission has been told. */
+  /** Resolves when nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.pending === 0 && !this.handBackTurn) return Promise.resolve();
+    if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -349,7 +338,7 @@ export class CallLogBatcher<Result> {
   }
 
   private wakeIdleWaiters(): void {
-    if (this.pending !== 0 || this.handBackTurn) return;
+    if (this.pending !== 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -357,22 +346,9 @@ export class CallLogBatcher<Result> {
 
   /** Settles finished submissions from the front, so a later one never overtakes an earlier one. */
   private handBack(): void {
-    // Told in the turn already scheduled, after those before it.
-    if (this.handBackTurn) return;
-    const start = performance.now();
-    let told = 0;
     while (this.orderHead < this.order.length) {
       const submission = this.order[this.orderHead];
       if (!submission?.settled) break;
-      // The clock is read every 32 submissions: once per msg would cost more than the check saves.
-      if ((++told & 31) === 0 && performance.now() - start >= HAND_BACK_BUDGET_MS) {
-        this.handBackTurn = setImmediate(() => {
-          this.handBackTurn = undefined;
-          this.handBack();
-          this.wakeIdleWaiters();
-        });
-        break;
-      }
       this.order[this.orderHead++] = undefined;
       // A callback that throws must not stop the others from being told.
       try {
