@@ -73,7 +73,7 @@ function parseOptions(argv: ReadonlyArray<string>): BenchOptions {
     popupRate: 20,
     popupMs: 10_000,
     burstMsgs: 100_000,
-    burstBaselineLimitMs: 60_000,
+    burstBaselineLimitMs: 30_000,
     wideWindow: 5_000,
     downMs: 1_500,
     writeResults: true,
@@ -656,6 +656,7 @@ class Bench {
       `records stored at the CRM: ${stored} of ${burstRecords}${stored > burstRecords ? ` (${stored - burstRecords} duplicates)` : ''}`,
       drainSeconds === null ? 'not all records were stored within the time limit' : `time to drain after the CRM came back: ${drainSeconds} s`,
       `msgs: ${measured.value.ok} out, ${measured.value.failed} to Catch; injecting took ${round(measured.value.injectMs / 1000, 2)} s`,
+      `peak JS heap in use ${measured.usage.peakHeapUsedMb} MB, peak ArrayBuffers ${measured.usage.peakArrayBuffersMb} MB (sampled every 50 ms)`,
     );
     this.extra[recordsPerMsg === 1 ? 'memory' : 'memoryBatched'] = {
       recordsPerMsg,
@@ -708,6 +709,7 @@ class Bench {
       measured,
     );
     this.extra.memoryFloor = { rssGrowthMb: measured.usage.rssGrowthMb, msgs: burstRecords, holdMs: downMs };
+    figures.notes.push(`peak JS heap in use ${measured.usage.peakHeapUsedMb} MB, peak ArrayBuffers ${measured.usage.peakArrayBuffersMb} MB (sampled every 50 ms)`);
     this.add(figures);
   }
 }
@@ -756,6 +758,8 @@ function pooled(runs: ReadonlyArray<Measured<DriveResult>>): Measured<DriveResul
       rssGrowthMb: Math.max(...runs.map((run) => run.usage.rssGrowthMb)),
       cpuSeconds: round(sum((run) => run.usage.cpuSeconds), 2),
       wallSeconds: round(sum((run) => run.usage.wallSeconds), 2),
+      peakHeapUsedMb: Math.max(...runs.map((run) => run.usage.peakHeapUsedMb)),
+      peakArrayBuffersMb: Math.max(...runs.map((run) => run.usage.peakArrayBuffersMb)),
     },
     crm: {
       ...last.crm,
