@@ -808,6 +808,7 @@ function evaluate(figures: ReadonlyArray<ScenarioFigures>, extra: Record<string,
   const memory = extra.memory as MemoryFigures | undefined;
   const memoryFloor = extra.memoryFloor as { rssGrowthMb: number } | undefined;
   const bCpuPerMsg = b ? cpuPerMsgUs(b) : null;
+  const probe = extra.popupProbe as { idle: { p99Ms: number }; backlog: { p99Ms: number } } | undefined;
   const burstCpuPerMsg = burstB ? cpuPerMsgUs(burstB) : null;
   const ratios = {
     bOverA: ratio(b?.msgsPerSecond, a?.msgsPerSecond),
@@ -818,6 +819,8 @@ function evaluate(figures: ReadonlyArray<ScenarioFigures>, extra: Record<string,
     notifyP99MinusGotP99Ms: notifySteady?.latency && gotSteady?.latency ? round(notifySteady.latency.p99Ms - gotSteady.latency.p99Ms, 2) : null,
     notifyOverHttpRequest: ratio(notifyMax?.eventsPerSecond, httpMax?.eventsPerSecond),
     popupP99BacklogMinusIdleMs: popupIdle?.latency && popupBusy?.latency ? round(popupBusy.latency.p99Ms - popupIdle.latency.p99Ms, 2) : null,
+    // Not a target: what the Node-RED process adds over pop-ups sent by a process of their own during the same backlogs.
+    popupP99BacklogMinusOtherProcessMs: popupBusy?.latency && probe ? round(popupBusy.latency.p99Ms - probe.backlog.p99Ms, 2) : null,
     burstCpuPerMsgOverBounded: ratio(burstCpuPerMsg, bCpuPerMsg),
     memoryOverFloor: ratio(memory?.rssGrowthMb, memoryFloor?.rssGrowthMb),
   };
@@ -845,7 +848,9 @@ function evaluate(figures: ReadonlyArray<ScenarioFigures>, extra: Record<string,
     checks.push({
       name: 'pop-up p99 while a 100k-record call-log backlog drains vs idle',
       target: 'within 20 ms',
-      measured: `${popupBusy.latency.p99Ms} ms vs ${popupIdle.latency.p99Ms} ms (${signed(ratios.popupP99BacklogMinusIdleMs)} ms)`,
+      measured:
+        `${popupBusy.latency.p99Ms} ms vs ${popupIdle.latency.p99Ms} ms (${signed(ratios.popupP99BacklogMinusIdleMs)} ms)` +
+        (probe ? `; pop-ups from a process of their own meanwhile: ${probe.backlog.p99Ms} ms vs ${probe.idle.p99Ms} ms idle` : ''),
       pass: ratios.popupP99BacklogMinusIdleMs !== null && ratios.popupP99BacklogMinusIdleMs <= 20 && popupBusy.msgsFailed === 0 && popupIdle.msgsFailed === 0,
     });
   }
