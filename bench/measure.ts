@@ -24,6 +24,9 @@ export interface ResourceUsage {
   /** User + system CPU seconds of this process during the scenario. */
   cpuSeconds: number;
   wallSeconds: number;
+  /** Highest JS heap in use, and highest memory of ArrayBuffers (Buffers: request bodies, journal lines) seen by the samples. */
+  peakHeapUsedMb: number;
+  peakArrayBuffersMb: number;
 }
 
 /**
@@ -33,6 +36,8 @@ export interface ResourceUsage {
 export class ResourceMonitor {
   private readonly startRss: number;
   private peakRss: number;
+  private peakHeapUsed = 0;
+  private peakArrayBuffers = 0;
   private readonly startCpu: NodeJS.CpuUsage;
   private readonly startWall = performance.now();
   private readonly timer: NodeJS.Timeout;
@@ -49,8 +54,10 @@ export class ResourceMonitor {
   }
 
   sample(): void {
-    const rss = process.memoryUsage.rss();
-    if (rss > this.peakRss) this.peakRss = rss;
+    const usage = process.memoryUsage();
+    if (usage.rss > this.peakRss) this.peakRss = usage.rss;
+    if (usage.heapUsed > this.peakHeapUsed) this.peakHeapUsed = usage.heapUsed;
+    if (usage.arrayBuffers > this.peakArrayBuffers) this.peakArrayBuffers = usage.arrayBuffers;
   }
 
   stop(): ResourceUsage {
@@ -65,6 +72,8 @@ export class ResourceMonitor {
       rssGrowthMb: round((peak - this.startRss) / MB, 1),
       cpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
       wallSeconds: round((performance.now() - this.startWall) / 1000, 2),
+      peakHeapUsedMb: round(this.peakHeapUsed / MB, 1),
+      peakArrayBuffersMb: round(this.peakArrayBuffers / MB, 1),
     };
   }
 }

@@ -40,13 +40,19 @@ export interface TargetCheck {
   pass: boolean;
 }
 
+/** This process's CPU time per msg that came out or failed (µs); null without msgs. */
+export function cpuPerMsgUs(row: Pick<ScenarioFigures, 'cpuSeconds' | 'msgsOk' | 'msgsFailed'>): number | null {
+  const msgs = row.msgsOk + row.msgsFailed;
+  return msgs > 0 ? Math.round((row.cpuSeconds * 1e6) / msgs) : null;
+}
+
 function cell(value: number | null | undefined, digits = 0): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '-';
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 export function figuresTable(rows: ReadonlyArray<ScenarioFigures>): string {
-  const header = ['scenario', 'msgs/s', 'records/s', 'p50 ms', 'p99 ms', 'HTTP req', 'TCP conn', 'peak RSS MB', '+RSS MB', 'CPU s', 'CRM CPU s', 'ok/failed', 'load'];
+  const header = ['scenario', 'msgs/s', 'records/s', 'p50 ms', 'p99 ms', 'HTTP req', 'TCP conn', 'peak RSS MB', '+RSS MB', 'CPU s', 'CPU µs/msg', 'CRM CPU s', 'ok/failed', 'load'];
   const lines = rows.map((row) => [
     row.label,
     cell(row.msgsPerSecond ?? row.eventsPerSecond),
@@ -58,6 +64,7 @@ export function figuresTable(rows: ReadonlyArray<ScenarioFigures>): string {
     cell(row.peakRssMb, 1),
     cell(row.rssGrowthMb, 1),
     cell(row.cpuSeconds, 2),
+    cell(cpuPerMsgUs(row)),
     cell(row.crmCpuSeconds, 2),
     `${row.msgsOk}/${row.msgsFailed}`,
     cell(row.loadAverage, 1),

@@ -39,7 +39,22 @@ export const NODE_IDS = {
  * What Node-RED itself costs in these drives: a node that holds each msg with its record's JSON
  * text (as sangam-call-log does while the CRM answers), and answers them 250 at a time 2 ms later,
  * or whatever it holds after 10 ms. No validation, no journal, no HTTP: the floor under (b).
+ * holdFloor() makes it hold everything until releaseFloor() (Node-RED's own memory for held msgs).
  */
+let floorHolding = false;
+const floorReleasers = new Set<() => void>();
+
+/** From now on the floor node holds every msg it gets, unanswered, until releaseFloor(). */
+export function holdFloor(): void {
+  floorHolding = true;
+}
+
+/** Answers every msg the floor node holds (2 ms later, as always) and goes back to answering in batches. */
+export function releaseFloor(): void {
+  floorHolding = false;
+  for (const release of floorReleasers) release();
+}
+
 function benchFloorNode(RED: NodeAPI): void {
   interface Held {
     msg: NodeMessageInFlow;
@@ -64,8 +79,11 @@ function benchFloorNode(RED: NodeAPI): void {
         }
       }, 2);
     };
+    floorReleasers.add(answerHeld);
+    this.on('close', () => floorReleasers.delete(answerHeld));
     this.on('input', (msg: NodeMessageInFlow, send: Held['send'], done: Held['done']) => {
       held.push({ msg, send, done, json: JSON.stringify(msg.payload) });
+      if (floorHolding) return;
       if (held.length >= 250) answerHeld();
       else timer ??= setTimeout(answerHeld, 10);
     });
@@ -274,7 +292,8 @@ interface HelperInternals {
 const SPIED_METHODS = ['log', 'status', 'warn', 'error', 'debug', 'trace', 'send'] as const;
 
 export class BenchRuntime {
-  private run: Run | undefined;
+  /** Runs in progress (a pop-up run can go on while a call-log backlog drains). */
+  private readonly runs = new Map<number, Run>();
   private nextRunId = 1;
 
   private constructor(readonly userDir: string) {}
@@ -329,9 +348,9 @@ export class BenchRuntime {
   }
 
   private arrive(msg: BenchMsg, caught: boolean): void {
-    const run = this.run;
     const tag = msg.bench;
-    if (!run || !tag || tag.run !== run.id || tag.seq >= run.sent || run.finished[tag.seq] !== 0) return;
+    const run = tag ? this.runs.get(tag.run) : undefined;
+    if (!run || !tag || tag.seq >= run.sent || run.finished[tag.seq] !== 0) return;
     const now = performance.now();
     // The core http request node sends its answer on whatever status it got: only 200 counts.
     const httpFailure = !caught && msg.statusCode !== undefined && msg.statusCode !== 200;
@@ -352,7 +371,7 @@ export class BenchRuntime {
 
   private begin(capacity: number): Run {
     const run = new Run(this.nextRunId++, capacity);
-    this.run = run;
+    this.runs.set(run.id, run);
     return run;
   }
 
@@ -420,7 +439,7 @@ export class BenchRuntime {
       const drainDeadline = setTimeout(finish, timeLimitMs + drainLimitMs);
       schedule();
     });
-    this.run = undefined;
+    this.runs.delete(run.id);
     const endAt = run.outstanding === 0 ? run.lastArrivalAt : startedAt + timeLimitMs + drainLimitMs;
     return run.result(stoppedAtTimeLimit, endAt);
   }
@@ -435,38 +454,49 @@ export class BenchRuntime {
     durationMs: number;
     make: MessageFactory;
     drainLimitMs: number;
+    /** Stops sending early once this returns true (checked every tick). */
+    until?: () => boolean;
   }): Promise<DriveResult> {
-    const { nodeId, ratePerSecond, durationMs, make, drainLimitMs } = options;
-    const total = Math.round((ratePerSecond * durationMs) / 1000);
+    const { nodeId, ratePerSecond, durationMs, make, drainLimitMs, until } = options;
+    let total = Math.round((ratePerSecond * durationMs) / 1000);
     const run = this.begin(total);
     const target = helper.getNode(nodeId);
     const startedAt = performance.now();
     await new Promise<void>((resolve) => {
-      const tick = setInterval(() => {
-        const due = Math.min(total, Math.floor(((performance.now() - startedAt) * ratePerSecond) / 1000) + 1);
-        while (run.sent < due) this.inject(target, run, make);
-        if (run.sent >= total) clearInterval(tick);
-      }, 2);
-      const drainDeadline = setTimeout(() => {
-        clearInterval(tick);
-        resolve();
-      }, durationMs + drainLimitMs);
-      run.onArrival = () => {
+      let drainDeadline: NodeJS.Timeout | undefined;
+      const finishIfDone = (): void => {
         if (run.sent >= total && run.outstanding === 0) {
           clearInterval(tick);
           clearTimeout(drainDeadline);
           resolve();
         }
       };
+      const tick = setInterval(() => {
+        if (until?.()) {
+          total = run.sent;
+          clearInterval(tick);
+          drainDeadline ??= setTimeout(resolve, drainLimitMs);
+          finishIfDone();
+          return;
+        }
+        const due = Math.min(total, Math.floor(((performance.now() - startedAt) * ratePerSecond) / 1000) + 1);
+        while (run.sent < due) this.inject(target, run, make);
+        if (run.sent >= total) {
+          clearInterval(tick);
+          drainDeadline ??= setTimeout(resolve, drainLimitMs);
+        }
+      }, 2);
+      run.onArrival = finishIfDone;
     });
     run.onArrival = undefined;
-    this.run = undefined;
+    this.runs.delete(run.id);
     return run.result(false, run.outstanding === 0 ? run.lastArrivalAt : performance.now());
   }
 
   /**
    * Sends `n` msgs at once (slices of 1000 with a turn of the event loop between), then waits for
-   * every one to come out or fail, or `waitLimitMs`. `whileWaiting` is polled every 100 ms.
+   * every one to come out or fail; stops sending and waiting at `waitLimitMs` from the first msg.
+   * `whileWaiting` is polled every 100 ms.
    */
   async burst(options: {
     nodeId: string;
@@ -474,13 +504,16 @@ export class BenchRuntime {
     make: MessageFactory;
     waitLimitMs: number;
     whileWaiting?: () => Promise<boolean>;
+    /** Msgs sent in one turn of the event loop (default 1000). */
+    slice?: number;
   }): Promise<DriveResult & { injectMs: number }> {
-    const { nodeId, n, make, waitLimitMs, whileWaiting } = options;
+    const { nodeId, n, make, waitLimitMs, whileWaiting, slice = 1000 } = options;
     const run = this.begin(n);
     const target = helper.getNode(nodeId);
     const startedAt = performance.now();
-    while (run.sent < n) {
-      const end = Math.min(n, run.sent + 1000);
+    // The time limit counts from the first msg: a flow that takes msgs in slowly is not waited for.
+    while (run.sent < n && performance.now() - startedAt < waitLimitMs) {
+      const end = Math.min(n, run.sent + slice);
       while (run.sent < end) this.inject(target, run, make);
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -492,7 +525,7 @@ export class BenchRuntime {
       if (conditionMet && run.outstanding === 0) break;
       await sleep(100);
     }
-    this.run = undefined;
+    this.runs.delete(run.id);
     return { ...run.result(false, run.outstanding === 0 ? run.lastArrivalAt : performance.now()), injectMs };
   }
 }

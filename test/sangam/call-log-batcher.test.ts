@@ -3,6 +3,8 @@ import { Batch, BatchFailure, CallLogBatcher, CallLogBatcherOptions, MixedBatchO
 
 /** A batch the sender received, answered when the test says. */
 interface ReceivedBatch extends Batch {
+  /** The buffer the batcher handed over (`body` is a copy taken then: the batcher reuses an answered batch's buffer). */
+  given: Buffer;
   answer(results?: string[]): void;
   fail(error: Error): void;
 }
@@ -21,6 +23,8 @@ class ControlledSender {
     new Promise<string[]>((resolve, reject) => {
       this.batches.push({
         ...batch,
+        body: Buffer.from(batch.body),
+        given: batch.body,
         // By default each record's result names the record, so tests can check the mapping.
         answer: (results) => resolve(results ?? batch.records.map((record) => `result of ${record.json}`)),
         fail: reject,
@@ -188,6 +192,26 @@ describe('sangam/call-log-batcher', () => {
     }
     assert.deepEqual(await Promise.all(submissions), [['a'], ['b'], ['c'], ['d'], ['e']].map(([name]) => [resultOf(name)]));
     assert.deepEqual(sender.batches.map((batch) => batch.body.toString()), ['a', 'b', 'c', 'd', 'e'].map((name) => `[{"name":"${name}"}]`));
+  });
+
+  it("writes a later batch into the buffer of a batch the CRM answered, never of one that failed or is in flight", async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 1, concurrency: 2 });
+    const submissions = ['a', 'b', 'c', 'd'].map((name) => submitting(subject, 'ivr-1', records(name)));
+    await sender.waitForBatches(2);
+    sender.batches[0].answer();
+    await sender.waitForBatches(3);
+    assert.equal(sender.batches[2].given.buffer, sender.batches[0].given.buffer, 'c went into the buffer of a');
+    assert.notEqual(sender.batches[2].given.buffer, sender.batches[1].given.buffer);
+    assert.equal(sender.batches[2].given.toString(), '[{"name":"c"}]');
+    sender.batches[1].fail(new Error('down'));
+    await sender.waitForBatches(4);
+    assert.notEqual(sender.batches[3].given.buffer, sender.batches[1].given.buffer, 'the failed batch\'s buffer is not reused');
+    assert.notEqual(sender.batches[3].given.buffer, sender.batches[2].given.buffer);
+    sender.batches[2].answer();
+    sender.batches[3].answer();
+    const settled = await Promise.allSettled(submissions);
+    assert.deepEqual(settled.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
   });
 
   it('never mixes keys in one batch', async () => {
