@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SangamCrmStandIn } from '../../dev/standins/sangam-crm';
+import { callLogEndpoint } from '../support/call-log-endpoint';
 import { type FlowNode, NodeRedProcess } from '../support/node-red-process';
 import { countDelivery, faultRecord, printFigures, sleep, waitFor } from './delivery-figures';
 
@@ -44,26 +45,7 @@ function flows(crmUrl: string): FlowNode[] {
   return [
     { id: z, type: 'tab', label: 'kill -9' },
     { id: 'crm', type: 'sangam-config', name: 'stand-in', domain: crmUrl, ivrName: 'kill', timezone: 'UTC' },
-    { id: 'in', type: 'http in', z, url: '/calls', method: 'post', upload: false, swaggerDoc: '', wires: [['log']] },
-    // Default settings: batching, retries and the outbox as a user gets them.
-    { id: 'log', type: 'sangam-call-log', z, server: 'crm', wires: [['ok']] },
-    { id: 'ok', type: 'http response', z, statusCode: '', headers: {}, wires: [] },
-    { id: 'catcher', type: 'catch', z, scope: null, uncaught: false, wires: [['kept']] },
-    {
-      id: 'kept',
-      type: 'function',
-      z,
-      // 202 only for records the node says it kept in the outbox; anything else is a 500.
-      func:
-        "const text = msg.error && msg.error.message || '';\n" +
-        'msg.statusCode = /kept in the outbox/.test(text) ? 202 : 500;\n' +
-        'msg.payload = { error: text };\n' +
-        'return msg;',
-      outputs: 1,
-      libs: [],
-      wires: [['answer-error']],
-    },
-    { id: 'answer-error', type: 'http response', z, statusCode: '', headers: {}, wires: [] },
+    ...callLogEndpoint(z, { url: '/calls', server: 'crm' }),
   ];
 }
 

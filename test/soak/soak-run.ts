@@ -18,6 +18,7 @@
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CrmFaultRate, SangamCrmStandIn } from '../../dev/standins/sangam-crm';
+import { callLogEndpoint } from '../support/call-log-endpoint';
 import { type FlowNode, NodeRedProcess } from '../support/node-red-process';
 import { faultRecord, seededRandom, sleep, waitFor } from '../faults/delivery-figures';
 import type { ProbeSample } from './probe';
@@ -194,25 +195,7 @@ function flows(crmUrl: string): FlowNode[] {
     { id: z, type: 'tab', label: 'soak' },
     { id: 'crm', type: 'sangam-config', name: 'stand-in', domain: crmUrl, ivrName: IVR_NAME, timezone: 'UTC' },
     // Call logs: one record per request, as a PBX posts a call when it ends. Default node settings.
-    { id: 'calls-in', type: 'http in', z, url: '/calls', method: 'post', upload: false, swaggerDoc: '', wires: [['log']] },
-    { id: 'log', type: 'sangam-call-log', z, server: 'crm', wires: [['calls-ok']] },
-    { id: 'calls-ok', type: 'http response', z, statusCode: '', headers: {}, wires: [] },
-    { id: 'calls-catch', type: 'catch', z, scope: ['log'], uncaught: false, wires: [['calls-kept']] },
-    {
-      id: 'calls-kept',
-      type: 'function',
-      z,
-      // 202 only for records the node says it kept in the outbox; any other error is a 500.
-      func:
-        "const text = msg.error && msg.error.message || '';\n" +
-        'msg.statusCode = /kept in the outbox/.test(text) ? 202 : 500;\n' +
-        'msg.payload = { error: text };\n' +
-        'return msg;',
-      outputs: 1,
-      libs: [],
-      wires: [['calls-error']],
-    },
-    { id: 'calls-error', type: 'http response', z, statusCode: '', headers: {}, wires: [] },
+    ...callLogEndpoint(z, { url: '/calls', server: 'crm', prefix: 'calls-', catchOnlyLog: true }),
     // Pop-ups: one event per request, as a PBX posts a ringing call. Default node settings (maximum age 30 s).
     { id: 'popups-in', type: 'http in', z, url: '/popups', method: 'post', upload: false, swaggerDoc: '', wires: [['notify']] },
     { id: 'notify', type: 'sangam-notify', z, server: 'crm', wires: [['popups-ok']] },
