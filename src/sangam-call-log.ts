@@ -4,11 +4,12 @@ import { StatusReporter } from './red/status';
 import { pickIvrName, typedProperty } from './red/typed-property';
 import { type Done, type Send, closeGraceMs, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
+import { madeAtFirstCall } from './lib/values';
 import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { CallLogResult, checkIvrName } from './sangam/sangam-client';
-import { type CallLogResult as MappedLeg, CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
+import { CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
 import { readCallLogSource, SourceProperties } from './sources/node-settings';
 import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
 
@@ -29,7 +30,6 @@ interface HeldLeg {
   done: Done;
   ivrName: string;
 }
-
 
 export = function register(RED: NodeAPI): void {
   function SangamCallLog(this: Node<CallLogCredentials>, def: CallLogDef): void {
@@ -83,18 +83,15 @@ export = function register(RED: NodeAPI): void {
     // for the record format. The mapper (its format's module, the zone) is made at the first msg.
     const sourceFormat = source.format;
     const sourceConnection = config?.connection;
-    let mapper: ((body: unknown) => MappedLeg) | undefined;
     const mapLeg = sourceFormat && sourceConnection
-      ? (body: unknown): MappedLeg => {
-        mapper ??= callLogMapper(sourceFormat, {
+      ? madeAtFirstCall(() =>
+        callLogMapper(sourceFormat, {
           timeZone: sourceConnection.timeZone,
           agents: config?.agents,
           pbxTimeZone: source.pbxTimeZone,
           exotelTimeZone: source.pbxTimeZone,
           recordingUrlPrefix: source.recordingUrlPrefix,
-        });
-        return mapper(body);
-      }
+        }))
       : undefined;
     // Exotel's repeats have been answered with these words since before the other formats: kept for flows that test them.
     const repeatReason = sourceFormat === 'exotel' ? 'repeated status callback' : undefined;

@@ -6,10 +6,11 @@ import { type Done, type Send, notConfiguredError, onClose, whyUnusable } from '
 import { ConfigError, statusReason } from './lib/errors';
 import { DEFAULT_RETRY_POLICY } from './lib/retry';
 import { readInteger } from './lib/settings';
+import { madeAtFirstCall } from './lib/values';
 import { isTooOld, normaliseNotifyEvent } from './sangam/notify-event';
 import { NotifySender } from './sangam/notify-sender';
 import { checkIvrName } from './sangam/sangam-client';
-import { type PopupResult, popupMapper } from './sources';
+import { popupMapper } from './sources';
 import { readPopupSource, SourceProperties } from './sources/node-settings';
 import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
 
@@ -67,12 +68,8 @@ export = function register(RED: NodeAPI): void {
     // The mapper (with its format's module and the zone) is made at the first msg, not at deploy.
     const sourceFormat = source.format;
     const sourceConnection = config?.connection;
-    let mapper: ((body: unknown) => PopupResult) | undefined;
     const mapEvent = sourceFormat && sourceConnection
-      ? (body: unknown): PopupResult => {
-        mapper ??= popupMapper(sourceFormat, { timeZone: sourceConnection.timeZone, agents: config?.agents, eventCode });
-        return mapper(body);
-      }
+      ? madeAtFirstCall(() => popupMapper(sourceFormat, { timeZone: sourceConnection.timeZone, agents: config?.agents, eventCode }))
       : undefined;
     const twilioAuthToken = source.format === 'twilio' ? node.credentials?.twilioAuthToken ?? '' : '';
     let inFlight = 0;

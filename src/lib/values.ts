@@ -9,3 +9,12 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 export function quote(text: string): string {
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
+
+/**
+ * A function that is made at its first call: what making it costs (loading a module, asking Intl
+ * for the host's zone) is paid only by a node that is used.
+ */
+export function madeAtFirstCall<A, R>(make: () => (arg: A) => R): (arg: A) => R {
+  let made: ((arg: A) => R) | undefined;
+  return (arg) => (made ??= make())(arg);
+}
