@@ -10,6 +10,7 @@
  * To profile the call-log path: node --cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc .build/bench/run.js --only b
  * then node .build/bench/profile-summary.js /tmp/prof/<file>.cpuprofile
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +26,9 @@ import { FOOTPRINT_DEFAULTS, footprintTable, measureFootprint } from './footprin
 
 const SCENARIOS = ['a', 'b', 'c', 'floor', 'd', 'p', 'a50', 'b50', 'mem', 'burst', 'footprint'] as const;
 type ScenarioKey = (typeof SCENARIOS)[number];
+/** The memory rows, each measured in a Node-RED process of its own (see memoryInOwnProcess). */
+const MEMORY_PARTS = ['mem', 'mem-batched', 'mem-floor'] as const;
+type MemoryPart = (typeof MEMORY_PARTS)[number];
 
 interface BenchOptions {
   only: Set<ScenarioKey>;
@@ -56,6 +60,9 @@ interface BenchOptions {
   writeResults: boolean;
   /** What-if property overrides (--set); a run with any is never written to bench/results. */
   overrides: FlowOverrides;
+  /** Set in a child process that measures one memory row and writes its figures to `childOut`. */
+  memoryPart: MemoryPart | undefined;
+  childOut: string | undefined;
 }
 
 function parseOptions(argv: ReadonlyArray<string>): BenchOptions {
@@ -79,6 +86,8 @@ function parseOptions(argv: ReadonlyArray<string>): BenchOptions {
     downMs: 1_500,
     writeResults: true,
     overrides: { config: {}, callLog: {}, notify: {} },
+    memoryPart: undefined,
+    childOut: undefined,
   };
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
@@ -124,6 +133,16 @@ function parseOptions(argv: ReadonlyArray<string>): BenchOptions {
         options.writeResults = false;
         break;
       }
+      case '--memory-part': {
+        const part = value();
+        if (!(MEMORY_PARTS as ReadonlyArray<string>).includes(part)) throw new RangeError(`--memory-part: unknown part ${part} (${MEMORY_PARTS.join(', ')})`);
+        options.memoryPart = part as MemoryPart;
+        break;
+      }
+      case '--child-out':
+        options.childOut = value();
+        options.writeResults = false;
+        break;
       case '--quick':
         Object.assign(options, {
           n: 3_000,
@@ -343,14 +362,16 @@ class Bench {
   // ---------------------------------------------------------------------------------------------
 
   async warmUp(): Promise<void> {
-    const { only, window } = this.options;
+    const { only, window, memoryPart } = this.options;
+    // A memory row's own process warms up both nodes, whichever it measures: each row then starts from the same state.
+    const memoryHere = memoryPart !== undefined;
     // JIT and connection set-up out of the way; nothing here is reported.
-    if (only.has('b') || only.has('b50') || only.has('mem')) {
+    if (only.has('b') || only.has('b50') || memoryHere) {
       // Long enough for the optimising compiler to have taken the node's hot path (3,000 was not:
       // the first measured run came out 10-20% slower than the next ones).
       await this.runtime.windowed({ nodeId: NODE_IDS.callLog, n: 20_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
     }
-    if (only.has('floor')) {
+    if (only.has('floor') || memoryHere) {
       await this.runtime.windowed({ nodeId: NODE_IDS.floor, n: 20_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
     }
     if (only.has('a') || only.has('a50')) {
@@ -947,11 +968,21 @@ async function main(): Promise<void> {
     if (only.has('d')) await bench.scenarioD();
     if (only.has('a50')) await bench.scenarioRtt('a50');
     if (only.has('b50')) await bench.scenarioRtt('b50');
-    if (only.has('mem')) await bench.scenarioMemory(1);
-    if (only.has('mem')) await bench.scenarioMemory(1000);
-    // The floor's 100,000 held msgs leave V8's heap grown: measured last, so the rows before it
-    // start from the same state as in earlier runs.
-    if (only.has('mem')) await bench.scenarioMemoryFloor();
+    if (options.memoryPart) {
+      // A child of memoryInOwnProcess: this one row, its figures to the parent, nothing printed here.
+      if (options.memoryPart === 'mem') await bench.scenarioMemory(1);
+      if (options.memoryPart === 'mem-batched') await bench.scenarioMemory(1000);
+      if (options.memoryPart === 'mem-floor') await bench.scenarioMemoryFloor();
+      fs.writeFileSync(options.childOut ?? '/dev/stdout', JSON.stringify({ figures: bench.figures, extra: bench.extra }));
+      return;
+    }
+    if (only.has('mem')) {
+      for (const part of MEMORY_PARTS) {
+        const measured = await memoryInOwnProcess(part, process.argv.slice(2));
+        bench.figures.push(...measured.figures);
+        Object.assign(bench.extra, measured.extra);
+      }
+    }
     if (only.has('p')) await bench.scenarioPopups();
     // Last of the in-process runs: the baseline's burst leaves requests running past its time limit.
     if (only.has('burst')) await bench.scenarioBurst();
@@ -1018,6 +1049,34 @@ async function main(): Promise<void> {
     if (runtime) await runtime.stop().catch(() => undefined);
     await crm.stop();
     fs.rmSync(userDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One memory row in a fresh Node-RED process (this script again, with the same arguments): RSS
+ * growth depends on what ran before in a process (V8 keeps a heap it grew; 100,000 held msgs of one
+ * row moved the next row's figure by 40-80 MB), so each row, the floor's included, starts alike:
+ * same warm-up, nothing else run.
+ */
+async function memoryInOwnProcess(part: MemoryPart, argv: ReadonlyArray<string>): Promise<{ figures: ScenarioFigures[]; extra: Record<string, unknown> }> {
+  const args: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    if (argv[index] === '--only') index++;
+    else args.push(argv[index]!);
+  }
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sangam-bench-mem-')), 'figures.json');
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, [...process.execArgv, __filename, ...args, '--only', 'mem', '--memory-part', part, '--child-out', out], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      child.once('error', reject);
+      child.once('exit', resolve);
+    });
+    if (code !== 0 || !fs.existsSync(out)) throw new Error(`the ${part} row's process exited with code ${String(code)}`);
+    return JSON.parse(fs.readFileSync(out, 'utf8')) as { figures: ScenarioFigures[]; extra: Record<string, unknown> };
+  } finally {
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
   }
 }
 
