@@ -28,13 +28,8 @@ export function encodeLine(payload: string): Buffer {
  * The line of `["A",firstId,key,[item,...]]` for items that are JSON texts already, written
  * straight into the line's buffer: no joined string on the JS heap and no second copy.
  */
-export function encodeJsonTextAppend(firstId: number, key: string, items: readonly string[]): Buffer {
-  const prefix = `["A",${firstId},${JSON.stringify(key)},[`;
-  let payloadBytes = Buffer.byteLength(prefix) + 2 + Math.max(0, items.length - 1);
-  for (const item of items) {
-    if (typeof item !== 'string') throw new TypeError('items must be JSON texts');
-    payloadBytes += Buffer.byteLength(item);
-  }
+export function encodeJsonTextAppend(firstId: number, key: string, items: readonly string[], payloadBytes = jsonTextAppendPayloadBytes(firstId, key, items)): Buffer {
+  const prefix = appendPrefix(firstId, key);
   const line = allocateLine(payloadBytes);
   const out = line.payload;
   let offset = out.write(prefix, 0, 'utf8');
@@ -44,12 +39,40 @@ export function encodeJsonTextAppend(firstId: number, key: string, items: readon
   }
   out[offset++] = 0x5d; // ]
   out[offset++] = 0x5d;
+  // A wrong payloadBytes would journal a line that fails its own check: refuse instead.
+  if (offset !== payloadBytes) throw new RangeError(`journal line payload is ${offset} bytes, expected ${payloadBytes}`);
   return line.finish();
+}
+
+/**
+ * The payload length of encodeJsonTextAppend's line, without making it: a journal can count a line
+ * against its bounds when it is appended and write it out only when its group commit runs.
+ */
+export function jsonTextAppendPayloadBytes(firstId: number, key: string, items: readonly string[]): number {
+  let payloadBytes = Buffer.byteLength(appendPrefix(firstId, key)) + 2 + Math.max(0, items.length - 1);
+  for (const item of items) {
+    if (typeof item !== 'string') throw new TypeError('items must be JSON texts');
+    payloadBytes += Buffer.byteLength(item);
+  }
+  return payloadBytes;
+}
+
+/** The whole line's length for a payload of `payloadBytes`: checksum, length, spaces and newline. */
+export function lineBytes(payloadBytes: number): number {
+  return lineHeadBytes(payloadBytes) + payloadBytes + 1;
+}
+
+function appendPrefix(firstId: number, key: string): string {
+  return `["A",${firstId},${JSON.stringify(key)},[`;
+}
+
+function lineHeadBytes(payloadBytes: number): number {
+  return 8 + 1 + String(payloadBytes).length + 1;
 }
 
 /** One buffer for a whole line: the caller fills `payload`, finish() writes checksum, length and newline. */
 function allocateLine(payloadBytes: number): { payload: Buffer; finish(): Buffer } {
-  const headBytes = 8 + 1 + String(payloadBytes).length + 1;
+  const headBytes = lineHeadBytes(payloadBytes);
   const line = Buffer.allocUnsafe(headBytes + payloadBytes + 1);
   const payload = line.subarray(headBytes, headBytes + payloadBytes);
   return {

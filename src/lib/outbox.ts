@@ -27,7 +27,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AbortedError, errorCode } from './errors';
-import { decodeLine, encodeJsonTextAppend, encodeLine, FORMAT_VERSION, HEADER_MAX_BYTES, JournalPayload } from './journal-line';
+import { decodeLine, encodeJsonTextAppend, encodeLine, FORMAT_VERSION, HEADER_MAX_BYTES, JournalPayload, jsonTextAppendPayloadBytes, lineBytes } from './journal-line';
 import { acquireLock, releaseLock } from './lock-file';
 
 export { OutboxLockedError } from './lock-file';
@@ -39,6 +39,13 @@ export const DEFAULT_MAX_BYTES = 256 * MiB;
 const WRITE_CHUNK_BYTES = MiB;
 /** Bytes read per read() call during recovery. */
 const READ_CHUNK_BYTES = MiB;
+/**
+ * A group commit writes at most this much (at least one line): appends beyond it wait, as JSON
+ * texts the caller holds anyway, and their lines are made when their commit runs. Without it a
+ * burst that outruns the disk held each record twice (text and line) for every commit it waited.
+ */
+const MAX_COMMIT_BYTES = 4 * 1024 * 1024;
+
 /** Compaction puts at most this many entries on one line, so no line gets huge. */
 const MAX_ITEMS_PER_COMPACTED_LINE = 1000;
 /** An emptied journal is restarted only past this size: not one rename + fsyncs per record. */
@@ -169,15 +176,28 @@ interface StoredEntry<T> {
 type WriteOp<T> =
   | {
       kind: 'append';
-      line: Buffer;
+      /** The line's length; the line itself is made when its commit runs (JSON-text items), or at append. */
+      bytes: number;
+      line: Buffer | undefined;
+      /** payloadBytes for encodeJsonTextAppend when `line` is made at commit. */
+      payloadBytes: number;
       firstId: number;
       key: string;
       items: T[];
       resolve: (ids: number[]) => void;
       reject: (err: Error) => void;
     }
-  | { kind: 'ack'; line: Buffer; resolve: () => void; reject: (err: Error) => void }
+  | { kind: 'ack'; bytes: number; line: Buffer; resolve: () => void; reject: (err: Error) => void }
   | { kind: 'task'; run: () => Promise<void> };
+
+/** An op's line, made now if its append left it to the commit. */
+function lineOf<T>(op: Exclude<WriteOp<T>, { kind: 'task' }>): Buffer {
+  if (op.kind === 'ack') return op.line;
+  if (op.line) return op.line;
+  const line = encodeJsonTextAppend(op.firstId, op.key, op.items as readonly unknown[] as readonly string[], op.payloadBytes);
+  if (line.length !== op.bytes) throw new RangeError(`journal line is ${line.length} bytes, ${op.bytes} were counted`);
+  return line;
+}
 
 interface Settings {
   paths: { dir: string; journal: string; temp: string; lock: string };
@@ -300,19 +320,23 @@ export class Outbox<T> {
     if (this.failure) return Promise.reject(this.failure);
     if (items.length === 0) return Promise.resolve([]);
     const firstId = this.nextId;
-    let line: Buffer;
+    let line: Buffer | undefined;
     let payload: string | undefined;
+    let payloadBytes = 0;
+    let bytes: number;
     try {
       if (this.itemsAreJsonText) {
-        line = encodeJsonTextAppend(firstId, String(key), items as readonly unknown[] as readonly string[]);
+        payloadBytes = jsonTextAppendPayloadBytes(firstId, String(key), items as readonly unknown[] as readonly string[]);
+        bytes = lineBytes(payloadBytes);
       } else {
         payload = JSON.stringify(['A', firstId, String(key), items]);
         line = encodeLine(payload);
+        bytes = line.length;
       }
     } catch (err) {
       return Promise.reject(new TypeError(`Outbox records must be JSON values: ${errorMessage(err)}`));
     }
-    const room = this.roomFor(items.length, line.length);
+    const room = this.roomFor(items.length, bytes);
     if (room instanceof OutboxFullError) return Promise.reject(room);
     if (room === 'after-compaction') this.compactRequested = true;
 
@@ -320,10 +344,10 @@ export class Outbox<T> {
     const journalled = payload === undefined ? items.slice() : (JSON.parse(payload) as ['A', number, string, T[]])[3];
     this.nextId += items.length;
     this.queuedEntries += items.length;
-    this.queuedAppendBytes += line.length;
-    this.queuedBytes += line.length;
+    this.queuedAppendBytes += bytes;
+    this.queuedBytes += bytes;
     return new Promise<number[]>((resolve, reject) => {
-      this.enqueue({ kind: 'append', line, firstId, key: String(key), items: journalled, resolve, reject });
+      this.enqueue({ kind: 'append', bytes, line, payloadBytes, firstId, key: String(key), items: journalled, resolve, reject });
     });
   }
 
@@ -345,7 +369,7 @@ export class Outbox<T> {
     if (known.length === 0) return Promise.resolve();
     const line = encodeLine(JSON.stringify(['K', known]));
     this.queuedBytes += line.length;
-    const written = new Promise<void>((resolve, reject) => this.enqueue({ kind: 'ack', line, resolve, reject }));
+    const written = new Promise<void>((resolve, reject) => this.enqueue({ kind: 'ack', bytes: line.length, line, resolve, reject }));
     // Marked as handled so a caller that does not await it cannot crash the runtime.
     written.catch(() => undefined);
     return written;
@@ -421,9 +445,13 @@ export class Outbox<T> {
           continue;
         }
         let n = 1;
-        while (n < this.queue.length && this.queue[n]!.kind !== 'task') n++;
+        let batchBytes = first.bytes;
+        for (; n < this.queue.length; n++) {
+          const next = this.queue[n]!;
+          if (next.kind === 'task' || batchBytes + next.bytes > MAX_COMMIT_BYTES) break;
+          batchBytes += next.bytes;
+        }
         let batch = this.queue.splice(0, n) as Exclude<WriteOp<T>, { kind: 'task' }>[];
-        const batchBytes = batch.reduce((sum, op) => sum + op.line.length, 0);
         if (this.shouldCompact(batchBytes) && (await this.tryCompact())) {
           // The compacted journal no longer holds the acknowledged entries: their ack lines are moot.
           for (const op of batch) if (op.kind === 'ack') this.settleAck(op);
@@ -437,8 +465,8 @@ export class Outbox<T> {
     }
   }
 
-  private settleAck(op: { line: Buffer; resolve: () => void }): void {
-    this.queuedBytes -= op.line.length;
+  private settleAck(op: { bytes: number; resolve: () => void }): void {
+    this.queuedBytes -= op.bytes;
     op.resolve();
   }
 
@@ -450,7 +478,7 @@ export class Outbox<T> {
       for (const op of batch) if (op.kind === 'ack') this.settleAck(op);
       batch = batch.filter((op) => op.kind === 'append');
     }
-    const lines = this.unwrittenAcks.length > 0 ? this.unwrittenAcks.concat(batch.map((op) => op.line)) : batch.map((op) => op.line);
+    const lines = this.unwrittenAcks.concat(batch.map(lineOf));
     const start = this.fileBytes;
     let total = 0;
     for (const line of lines) total += line.length;
@@ -483,19 +511,19 @@ export class Outbox<T> {
     }
     this.tellWriteOutcome(error);
     for (const op of batch) {
-      this.queuedBytes -= op.line.length;
+      this.queuedBytes -= op.bytes;
       if (op.kind === 'ack') {
         if (error) op.reject(error);
         else op.resolve();
         continue;
       }
       this.queuedEntries -= op.items.length;
-      this.queuedAppendBytes -= op.line.length;
+      this.queuedAppendBytes -= op.bytes;
       if (error) {
         op.reject(error);
         continue;
       }
-      this.addEntries(op.firstId, op.key, op.items, op.line.length);
+      this.addEntries(op.firstId, op.key, op.items, op.bytes);
       op.resolve(op.items.map((_, i) => op.firstId + i));
     }
   }

@@ -45,6 +45,8 @@ const DEFAULT_REPLAY_BATCH = 250;
 const DEFAULT_REPLAY_CONCURRENCY = 4;
 /** The slower schedule: 2 s after a failure, doubling to a minute, so records follow soon after the CRM is back. */
 const DEFAULT_FIRST_RETRY_MS = 2_000;
+/** About a MiB of JSON text per journal line (whole msgs; a msg's records always share a line). */
+const LINE_CHARS = 1024 * 1024;
 const DEFAULT_MAX_RETRY_MS = 60_000;
 /** A journal that failed to open is tried again after 5 s, doubling to a minute (and on demand, see openJournal). */
 const DEFAULT_OPEN_RETRY_MS = 5_000;
@@ -200,14 +202,29 @@ export class CallLogOutbox implements CallLogJournal {
       if (group) group.push(request);
       else byKey.set(request.key, [request]);
     }
-    for (const [key, group] of byKey) this.journal(outbox, key, group);
+    for (const [key, group] of byKey) {
+      // Lines of about a MiB: the journal makes a line when its group commit runs and caps a commit
+      // at a few MiB, so a burst of big msgs never holds its records twice, as text and as one huge line.
+      let start = 0;
+      let chars = 0;
+      for (let i = 0; i < group.length; i++) {
+        for (const record of group[i]!.records) chars += record.json.length;
+        if (chars >= LINE_CHARS && i + 1 < group.length) {
+          this.journal(outbox, key, group.slice(start, i + 1));
+          start = i + 1;
+          chars = 0;
+        }
+      }
+      this.journal(outbox, key, start === 0 ? group : group.slice(start));
+    }
   }
 
   /**
-   * Journals the msgs of one turn that share a key as one line. Each msg is accepted or refused on
+   * Journals msgs of one turn that share a key as one line. Each msg is accepted or refused on
    * its own: when the line as a whole does not fit, the msgs are journalled one by one (a line
    * each), in order, so each that fits is taken and each that does not is refused with its own
-   * count. That retry runs in a microtask, before any msg of a later turn can take the room.
+   * count. That retry runs in a microtask, before any msg of a later turn can take the room (a later
+   * line of the same turn may have taken it).
    */
   private journal(outbox: Outbox<string>, key: string, group: PendingAppend[]): void {
     const texts: string[] = [];

@@ -527,6 +527,22 @@ describe('lib/outbox', () => {
       assert.deepEqual([calls.writes, calls.syncs], [2, 2]);
     });
 
+    it('writes at most 4 MiB in one group commit (JSON texts waiting beyond it get their lines at their own commit), in order, all kept', async () => {
+      const calls: FileCalls = { opens: [], writes: 0, syncs: 0 };
+      const outbox = await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 * 1024, openFile: countingOpen(calls) });
+      calls.writes = calls.syncs = 0;
+      const sizeBefore = fs.statSync(journalPath()).size;
+      // Ten appends of 0.9 MiB in one tick: four fit in a commit of at most 4 MiB, a fifth does not.
+      const texts = Array.from({ length: 10 }, (_, i) => JSON.stringify({ n: i, pad: 'x'.repeat(900 * 1024) }));
+      const appended = await Promise.all(texts.map((text) => outbox.append('k', [text])));
+      assert.deepEqual(appended.flat(), Array.from({ length: 10 }, (_, i) => i + 1));
+      assert.equal(calls.syncs, 3, 'commits (one sync each) of 4 + 4 + 2 lines');
+      assert.equal(outbox.size.bytes, fs.statSync(journalPath()).size, 'bytes counted at append = bytes written');
+      assert.ok(fs.statSync(journalPath()).size - sizeBefore > 9_000_000);
+      await outbox.close();
+      assert.deepEqual((await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 * 1024 })).pending().map((entry) => entry.item), texts);
+    });
+
     it('group-commits 50,000 appends of 500 callers in far fewer syncs (throughput printed, not asserted)', async () => {
       const calls: FileCalls = { opens: [], writes: 0, syncs: 0 };
       const outbox = await open({ maxEntries: 1_000_000, openFile: countingOpen(calls) });
