@@ -235,9 +235,6 @@ function isMissing(value: unknown): boolean {
  */
 export function normaliseCallRecord(input: unknown, path: string, timeZone: string): CallRecord {
   if (!isPlainObject(input)) throw new ValidationError(`${path} must be a call record object, got ${describeValue(input)}`, path);
-  const keys = Object.keys(input);
-  checkFieldCount(keys, path);
-
   let duration: unknown;
   let sourceNumber: unknown;
   let dateStart: unknown;
@@ -255,7 +252,11 @@ export function normaliseCallRecord(input: unknown, path: string, timeZone: stri
   let customKeys: string[] | undefined;
   let customValues: ScalarValue[] | undefined;
 
-  for (const key of keys) {
+  // for-in, not Object.keys: no array of keys made per record (100,000 of them in a burst).
+  let fields = 0;
+  for (const key in input) {
+    if (!Object.prototype.hasOwnProperty.call(input, key)) continue;
+    if (++fields > MAX_FIELDS_PER_RECORD) checkFieldCount(Object.keys(input), path);
     const value = input[key];
     switch (key) {
       case 'duration': duration = value; break;
