@@ -330,6 +330,19 @@ describe('sangam/call-log-outbox', () => {
     assert.deepEqual(log.of('replay-failed'), []);
   });
 
+  it('journals the msgs of one turn on lines of about a MiB, each msg whole on one line, in order', async () => {
+    const { outbox: subject } = outbox({ maxEntries: 10_000 });
+    // Five msgs of ~450 KB (1,000 records each) in one turn: ~2.2 MB, so three lines of two, two and one msg.
+    const msgs = Array.from({ length: 5 }, (_, m) => Array.from({ length: 1000 }, (_, i) => record(`98${m}${String(i).padStart(7, '0')}`, { pad: 'x'.repeat(300) })));
+    const ids = await Promise.all(msgs.map((jsons) => appending(subject, 'main-ivr', jsons)));
+    assert.deepEqual(ids.flat(), Array.from({ length: 5000 }, (_, i) => i + 1));
+    await subject.close(0);
+    const lines = fs.readFileSync(path.join(dir, 'config_1.journal'), 'utf8').split('\n').filter((line) => line.includes('["A",'));
+    const firstIds = lines.map((line) => Number(/\["A",(\d+),/.exec(line)![1]));
+    assert.deepEqual(firstIds, [1, 2001, 4001], 'one line per ~MiB of whole msgs');
+    assert.deepEqual((await journalled()).map((entry) => entry.item), msgs.flat());
+  });
+
   it('near its limit takes or refuses each append of one turn on its own, in order', async () => {
     const { outbox: subject } = outbox({ maxEntries: 100 });
     const many = (count: number, tag: string) => Array.from({ length: count }, (_, i) => record(`${tag}${i}`));
