@@ -973,7 +973,9 @@ async function main(): Promise<void> {
       if (options.memoryPart === 'mem') await bench.scenarioMemory(1);
       if (options.memoryPart === 'mem-batched') await bench.scenarioMemory(1000);
       if (options.memoryPart === 'mem-floor') await bench.scenarioMemoryFloor();
-      fs.writeFileSync(options.childOut ?? '/dev/stdout', JSON.stringify({ figures: bench.figures, extra: bench.extra }));
+      const figures = JSON.stringify({ figures: bench.figures, extra: bench.extra });
+      if (options.childOut) fs.writeFileSync(options.childOut, figures);
+      else process.stdout.write(`${figures}\n`);
       return;
     }
     if (only.has('mem')) {

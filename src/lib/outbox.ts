@@ -5,7 +5,8 @@
  * a redeploy or a restart loses none of them: `Outbox.open()` recovers what was not acknowledged.
  *
  * On disk: `<dir>/<name>.journal`, append-only, one line per append() or ack() call, in the
- * checksummed line format of journal-line.ts:
+ * checksummed line format of journal-line.ts. Appends and acks of one event-loop turn are written
+ * with one write and one sync (a group commit of at most MAX_COMMIT_BYTES):
  *
  * payloads: `["H",1,nextId]` header (first line; carries the id counter across compactions),
  *           `["A",firstId,key,[item,...]]` one append() call: ids firstId, firstId+1, ...,
@@ -190,13 +191,11 @@ type WriteOp<T> =
   | { kind: 'ack'; bytes: number; line: Buffer; resolve: () => void; reject: (err: Error) => void }
   | { kind: 'task'; run: () => Promise<void> };
 
-/** An op's line, made now if its append left it to the commit. */
+/** An op's line, made now if its append left it to the commit (encodeJsonTextAppend checks it against the bytes counted). */
 function lineOf<T>(op: Exclude<WriteOp<T>, { kind: 'task' }>): Buffer {
   if (op.kind === 'ack') return op.line;
   if (op.line) return op.line;
-  const line = encodeJsonTextAppend(op.firstId, op.key, op.items as readonly unknown[] as readonly string[], op.payloadBytes);
-  if (line.length !== op.bytes) throw new RangeError(`journal line is ${line.length} bytes, ${op.bytes} were counted`);
-  return line;
+  return encodeJsonTextAppend(op.firstId, op.key, op.items as readonly unknown[] as readonly string[], op.payloadBytes);
 }
 
 interface Settings {
@@ -478,7 +477,16 @@ export class Outbox<T> {
       for (const op of batch) if (op.kind === 'ack') this.settleAck(op);
       batch = batch.filter((op) => op.kind === 'append');
     }
-    const lines = this.unwrittenAcks.concat(batch.map(lineOf));
+    // Lines left to the commit are made only if the disk takes the batch; a failure to make one
+    // (out of memory) refuses the batch like a failed write, so no append is left unanswered.
+    let lines: Buffer[] = [];
+    if (!error) {
+      try {
+        lines = this.unwrittenAcks.concat(batch.map(lineOf));
+      } catch (err) {
+        error = asError(err);
+      }
+    }
     const start = this.fileBytes;
     let total = 0;
     for (const line of lines) total += line.length;
