@@ -144,8 +144,20 @@ export async function closeNodeDialog(page: Page): Promise<void> {
 
 /** Opens the add-config dialog of a config select (the + button next to it) and waits for it. */
 export async function addConfigFromSelect(page: Page, property: string): Promise<void> {
-  await page.locator(`#node-input-btn-${property}-add`).click();
-  await page.locator('#node-config-dialog-ok').waitFor({ state: 'visible' });
+  const add = page.locator(`#node-input-btn-${property}-add`);
+  const ok = page.locator('#node-config-dialog-ok');
+  // A click that lands while the node's tray is still being set up can be lost (a CI run waited
+  // 30 s for a dialog that never came): click again, but only while no config dialog has appeared.
+  for (let attempt = 1; ; attempt++) {
+    await add.click();
+    try {
+      await ok.waitFor({ state: 'attached', timeout: 10_000 });
+      break;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+  await ok.waitFor({ state: 'visible' });
 }
 
 /** Clicks Add/Update in the config dialog and returns the id the worker's select now holds. */
