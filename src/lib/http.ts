@@ -55,15 +55,27 @@ export function createKeepAliveAgents(maxSockets: number): KeepAliveAgents {
 
 /**
  * Bounds how many requests are in flight at once. Waiters are served first come, first served,
- * urgent ones (a pop-up while the phone rings) before the rest (call-log batches).
+ * urgent ones (a pop-up while the phone rings) before the rest (call-log batches), and the rest
+ * never hold more than `limit - reservedForUrgent` slots: a pop-up never waits for a batch to end.
  */
 export class Semaphore {
   private active = 0;
+  /** Slots held by tasks that are not urgent. */
+  private shared = 0;
   private readonly waiters: Array<() => void> = [];
   private readonly urgentWaiters: Array<() => void> = [];
+  private readonly sharedLimit: number;
 
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    reservedForUrgent = 0,
+  ) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a whole number of at least 1');
+    if (!Number.isInteger(reservedForUrgent) || reservedForUrgent < 0) {
+      throw new RangeError('reservedForUrgent must be a whole number of at least 0');
+    }
+    // One slot at least stays open to every task, whatever the reserve.
+    this.sharedLimit = Math.max(1, limit - reservedForUrgent);
   }
 
   get inFlight(): number {
@@ -75,18 +87,35 @@ export class Semaphore {
   }
 
   async run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
-    if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => (urgent ? this.urgentWaiters : this.waiters).push(resolve));
-    } else {
-      this.active++;
-    }
+    const queue = urgent ? this.urgentWaiters : this.waiters;
+    // Nobody overtakes a waiter of its own kind.
+    if (queue.length === 0 && this.mayStart(urgent)) this.take(urgent);
+    // pump() takes the slot for a waiter before it wakes it, so the counts never overshoot.
+    else await new Promise<void>((resolve) => queue.push(resolve));
     try {
       return await task();
     } finally {
-      const next = this.urgentWaiters.shift() ?? this.waiters.shift();
-      // Hand the slot straight to the next waiter so `active` never dips and overshoots.
-      if (next) next();
-      else this.active--;
+      this.active--;
+      if (!urgent) this.shared--;
+      this.pump();
+    }
+  }
+
+  private mayStart(urgent: boolean): boolean {
+    return this.active < this.limit && (urgent || this.shared < this.sharedLimit);
+  }
+
+  private take(urgent: boolean): void {
+    this.active++;
+    if (!urgent) this.shared++;
+  }
+
+  private pump(): void {
+    for (;;) {
+      const urgent = this.urgentWaiters.length > 0;
+      if (!(urgent || this.waiters.length > 0) || !this.mayStart(urgent)) return;
+      this.take(urgent);
+      (urgent ? this.urgentWaiters : this.waiters).shift()!();
     }
   }
 }

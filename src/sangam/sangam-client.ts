@@ -30,6 +30,13 @@ export interface SangamClientOptions {
   maxInFlight: number;
 }
 
+/**
+ * Requests in flight (of the config's maxSockets) that only pop-ups may use: however many batches
+ * the call-log nodes and the outbox's replay want on the wire, a ringing phone never waits for one
+ * of them to end.
+ */
+const POPUP_RESERVED_SLOTS = 2;
+
 export const CALL_LOG_PATH = '/api/v1/ivr-call-log';
 export const NOTIFY_PATH = '/api/v1/ivr-call-notify';
 
@@ -66,7 +73,7 @@ export class SangamClient {
   private readonly headers: Record<string, string>;
 
   constructor(private readonly options: SangamClientOptions) {
-    this.limiter = new Semaphore(options.maxInFlight);
+    this.limiter = new Semaphore(options.maxInFlight, POPUP_RESERVED_SLOTS);
     this.headers = {
       'content-type': 'application/json',
       accept: 'application/json',

@@ -106,8 +106,46 @@ describe('lib/http', () => {
       assert.equal(semaphore.inFlight, 0);
     });
 
-    it('refuses a limit that is not a whole number of at least 1', () => {
+    it('refuses a limit that is not a whole number of at least 1, and a reserve that is not a whole number', () => {
       for (const limit of [0, -1, 1.5, NaN]) assert.throws(() => new Semaphore(limit), RangeError, String(limit));
+      for (const reserve of [-1, 0.5, NaN]) assert.throws(() => new Semaphore(4, reserve), /reservedForUrgent/, String(reserve));
+    });
+
+    it('never lets the others take the slots reserved for urgent tasks, and hands freed slots to urgent waiters first', async () => {
+      const semaphore = new Semaphore(3, 2);
+      const started: string[] = [];
+      const gates = new Map<string, Deferred<void>>();
+      const start = (name: string, urgent: boolean) =>
+        semaphore.run(async () => {
+          started.push(name);
+          const gate = deferred();
+          gates.set(name, gate);
+          await gate.promise;
+        }, urgent);
+      const runs = [start('batch-1', false), start('batch-2', false), start('popup-1', true), start('popup-2', true), start('popup-3', true)];
+      await new Promise((resolve) => setImmediate(resolve));
+      // One shared slot: batch-2 waits although two slots are free, and they go to the pop-ups.
+      assert.deepEqual(started, ['batch-1', 'popup-1', 'popup-2']);
+      assert.equal(semaphore.inFlight, 3);
+      gates.get('batch-1')!.resolve();
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(started, ['batch-1', 'popup-1', 'popup-2', 'popup-3']);
+      gates.get('popup-1')!.resolve();
+      gates.get('popup-2')!.resolve();
+      await new Promise((resolve) => setImmediate(resolve));
+      // Two slots free but only one is shared.
+      assert.deepEqual(started, ['batch-1', 'popup-1', 'popup-2', 'popup-3', 'batch-2']);
+      assert.equal(semaphore.inFlight, 2);
+      gates.get('popup-3')!.resolve();
+      gates.get('batch-2')!.resolve();
+      await Promise.all(runs);
+      assert.equal(semaphore.inFlight, 0);
+      assert.equal(semaphore.waiting, 0);
+    });
+
+    it('keeps one slot open to every task whatever the reserve', async () => {
+      const semaphore = new Semaphore(2, 5);
+      assert.equal(await semaphore.run(async () => 'batch'), 'batch');
     });
 
     it('keeps at most `limit` tasks running and starts waiters first come, first served', async () => {

@@ -377,5 +377,41 @@ describe('sangam/sangam-client', () => {
       assert.equal(arrivals, 6);
       assert.equal(maxOpen, 2);
     });
+
+    it('keeps two of its maxInFlight slots for pop-ups: with the others all taken by batches, a pop-up goes out at once', async () => {
+      const heldBatches: http.ServerResponse[] = [];
+      const arrivals: string[] = [];
+      let wake: (() => void) | undefined;
+      const url = await rawServer((req, res) => {
+        const api = req.url?.startsWith('/api/v1/ivr-call-log') ? 'call-log' : 'notify';
+        arrivals.push(api);
+        wake?.();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        if (api === 'call-log') heldBatches.push(res);
+        else res.end('{"message":"success"}');
+      });
+      const until = async (check: () => boolean) => {
+        while (!check()) await new Promise<void>((resolve) => (wake = resolve));
+      };
+      const bounded = makeClient({ baseUrl: url, maxInFlight: 4 });
+      const batches = Array.from({ length: 5 }, () => bounded.postCallLogs('[]', 0, 'main-ivr'));
+      await until(() => arrivals.length === 2);
+      // A third batch would have every chance to arrive if the reserve were not kept.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(arrivals, ['call-log', 'call-log']);
+      // Two pop-ups at once, each on a reserved slot, answered while both batches still hang.
+      assert.deepEqual(await Promise.all([bounded.postNotify('{}', 'main-ivr'), bounded.postNotify('{}', 'main-ivr')]), [
+        { message: 'success' },
+        { message: 'success' },
+      ]);
+      assert.deepEqual(arrivals, ['call-log', 'call-log', 'notify', 'notify']);
+      // The batches go on two at a time as earlier ones end.
+      for (let answered = 0; answered < 5; answered++) {
+        await until(() => heldBatches.length > 0);
+        heldBatches.shift()!.end('{"status":200,"result":[]}');
+      }
+      assert.equal((await Promise.all(batches)).length, 5);
+      assert.equal(arrivals.filter((api) => api === 'call-log').length, 5);
+    });
   });
 });
