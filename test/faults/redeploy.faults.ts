@@ -17,8 +17,8 @@ import { type FlowNode, NodeRedProcess } from '../support/node-red-process';
 import { countDelivery, faultRecord, printFigures, waitFor } from './delivery-figures';
 
 const TOKEN = 'Tk-faults-redeploy-2b8c51';
-/** More than the 8 batches of 250 a node has on the wire at once: the rest wait in its queue at the redeploy. */
-const RECORDS = 3_000;
+/** More than the 12 batches of 250 a node has on the wire at once: the rest wait in its queue at the redeploy. */
+const RECORDS = 4_000;
 const CRM_LATENCY_MS = 3_000;
 
 function flows(crmUrl: string, options: { configName?: string; withCallLog?: boolean } = {}): FlowNode[] {
