@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import { type PackedNodeRed, sharedNodeRed } from './support/packed-node-red';
 import { SERVICE_URL_CASES, type ServiceUrlCase } from '../cases/service-url-cases';
+import { readCallLogSettings } from '../../src/sangam/call-log-settings';
 import { type EditorPage, launchChromium, openEditor } from './support/editor-page';
 
 /** [type, property, value, valid, other properties of the node being validated] */
@@ -240,5 +241,21 @@ describe('editor validators, in the browser', function () {
       return invalid;
     }, ['sangam-config', 'sangam-call-log', 'sangam-notify', 'exotel-config', 'exotel-click2call']);
     assert.deepEqual(invalidDefaults, []);
+  });
+
+  it('give a new call log node the batching the runtime uses for a flow that leaves it out', async function () {
+    const inEditor = await editor.page.evaluate(() => {
+      const { RED } = globalThis as unknown as RegistryGlobals;
+      const defaults = RED.nodes.getType('sangam-call-log')!.defaults;
+      return Object.fromEntries(['batchSize', 'batchWindow', 'concurrency', 'retries'].map((property) => [property, defaults[property]?.value]));
+    });
+    // A flow written by hand or by an older editor may omit them: the runtime falls back to these.
+    const runtime = readCallLogSettings({});
+    assert.deepEqual(inEditor, {
+      batchSize: runtime.maxBatchSize,
+      batchWindow: runtime.windowMs,
+      concurrency: runtime.concurrency,
+      retries: runtime.retry.retries,
+    });
   });
 });
