@@ -133,7 +133,7 @@ describe('lib/http', () => {
       gates.get('popup-1')!.resolve();
       gates.get('popup-2')!.resolve();
       await new Promise((resolve) => setImmediate(resolve));
-      // Two slots free but only one is shared.
+      // Once the urgent ones are done, batch-2 takes the one slot that is not reserved.
       assert.deepEqual(started, ['batch-1', 'popup-1', 'popup-2', 'popup-3', 'batch-2']);
       assert.equal(semaphore.inFlight, 2);
       gates.get('popup-3')!.resolve();
