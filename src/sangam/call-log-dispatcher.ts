@@ -10,10 +10,11 @@ import { CallLogResult, SangamClient } from './sangam-client';
  */
 export interface CallLogJournal {
   /**
-   * Stores the records (their JSON) durably, sets each one's `outboxId`, then calls back; calls
-   * back with an error (nothing stored) when it cannot, e.g. when full.
+   * Stores the records (their JSON) durably, sets each one's `outboxId`, then calls `journalled`
+   * (never within append); with an error (nothing stored) when it cannot, e.g. when full. The
+   * caller's key, records and context come back as arguments, so that a msg costs no closure.
    */
-  append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void;
+  append<C>(key: string, records: readonly QueuedRecord[], context: C, journalled: JournalledCallback<C>): void;
   /** The CRM stored these records: forget them. */
   ack(ids: number[]): void;
   /** Delivery failed for now: the records stay journalled and are retried on the journal's schedule. */
@@ -24,6 +25,9 @@ export interface CallLogJournal {
    */
   setAside(key: string, records: readonly QueuedRecord[], reason: Error): Promise<string>;
 }
+
+/** What a journal calls once it stored (or could not store) one append's records. */
+export type JournalledCallback<C> = (error: Error | undefined, key: string, records: readonly QueuedRecord[], context: C) => void;
 
 /** Told once per submission: the CRM's results in order, or why they could not be had. */
 export type DeliveryCallback = (error: Error | undefined, results: CallLogResult[] | undefined) => void;
@@ -168,14 +172,17 @@ export class CallLogDispatcher {
       return;
     }
     this.journalling++;
-    journal.append(key, queued, (error) => {
-      if (--this.journalling === 0) this.journalledWaiter?.();
-      if (error) callback(error, undefined);
-      else this.enqueue(key, queued, callback);
-    });
+    journal.append(key, queued, callback, this.journalled);
   }
 
-  private enqueue(key: string, queued: QueuedRecord[], callback: DeliveryCallback): void {
+  /** One function for every msg: a closure per msg would be garbage that thousands of waiting msgs keep alive. */
+  private readonly journalled: JournalledCallback<DeliveryCallback> = (error, key, queued, callback) => {
+    if (--this.journalling === 0) this.journalledWaiter?.();
+    if (error) callback(error, undefined);
+    else this.enqueue(key, queued, callback);
+  };
+
+  private enqueue(key: string, queued: readonly QueuedRecord[], callback: DeliveryCallback): void {
     if (this.handedOver) {
       // Journalled after the close handed the queue over (the grace ran out first): same fate.
       this.options.journal?.release(outboxIds(queued));

@@ -4,7 +4,7 @@ import { Outbox, OutboxEntry, OutboxFullError, OutboxProblem } from '../lib/outb
 import { sleep } from '../lib/retry';
 import { createStopController } from '../lib/http';
 import { QueuedRecord, jsonArrayBody } from './call-log-batcher';
-import { CallLogJournal, isUnverified, isolateRefusals, refusesRecords } from './call-log-dispatcher';
+import { CallLogJournal, JournalledCallback, isUnverified, isolateRefusals, refusesRecords } from './call-log-dispatcher';
 import { SangamClient } from './sangam-client';
 
 export interface CallLogOutboxOptions {
@@ -55,7 +55,8 @@ const MAX_OPEN_RETRY_MS = 60_000;
 interface PendingAppend {
   key: string;
   records: readonly QueuedRecord[];
-  callback: (error?: Error) => void;
+  context: unknown;
+  journalled: JournalledCallback<unknown>;
 }
 
 export interface OutboxSummary {
@@ -178,8 +179,8 @@ export class CallLogOutbox implements CallLogJournal {
     return this.fileOf('rejected.jsonl');
   }
 
-  append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void {
-    this.appends.push({ key, records, callback });
+  append<C>(key: string, records: readonly QueuedRecord[], context: C, journalled: JournalledCallback<C>): void {
+    this.appends.push({ key, records, context, journalled: journalled as JournalledCallback<unknown> });
     // Msgs arrive one per event-loop callback: gathering one loop turn's worth into a single
     // journal line saves a line, a checksum and a write per msg at thousands of msgs/s.
     this.appendTimer ??= setImmediate(() => void this.flushAppends());
@@ -458,7 +459,7 @@ export class CallLogOutbox implements CallLogJournal {
 /** One caller's callback throwing must not keep the others in the same journal line untold. */
 function tell(request: PendingAppend, error: Error | undefined): void {
   try {
-    request.callback(error);
+    request.journalled(error, request.key, request.records, request.context);
   } catch (thrown) {
     queueMicrotask(() => {
       throw thrown;

@@ -8,6 +8,7 @@ import {
   CallLogDispatcher,
   CallLogDispatcherOptions,
   CallLogJournal,
+  JournalledCallback,
   CallLogKeptOnStop,
   DispatchActivity,
   refusesRecords,
@@ -50,7 +51,7 @@ class RecordingJournal implements CallLogJournal {
   readonly appended = new Map<number, { key: string; json: string }>();
   private nextId = 1;
 
-  append(key: string, records: readonly QueuedRecord[], callback: (error?: Error) => void): void {
+  append<C>(key: string, records: readonly QueuedRecord[], context: C, journalled: JournalledCallback<C>): void {
     const ids = records.map((record) => {
       const id = this.nextId++;
       this.appended.set(id, { key, json: record.json });
@@ -59,7 +60,7 @@ class RecordingJournal implements CallLogJournal {
     });
     this.calls.push({ op: 'append', ids });
     // Like the outbox: the callback comes later, never inside append().
-    setImmediate(() => callback());
+    setImmediate(() => journalled(undefined, key, records, context));
   }
 
   ack(ids: number[]): void {

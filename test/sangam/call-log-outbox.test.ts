@@ -15,7 +15,7 @@ const TOKEN = 'outbox-token-2a9c7e5f13';
 function appending(subject: CallLogOutbox, key: string, jsons: string[]): Promise<number[]> {
   const records: QueuedRecord[] = jsons.map((json) => ({ json }));
   return new Promise<number[]>((resolve, reject) => {
-    subject.append(key, records, (error) => (error ? reject(error) : resolve(records.map((queued) => queued.outboxId ?? -1))));
+    subject.append(key, records, undefined, (error) => (error ? reject(error) : resolve(records.map((queued) => queued.outboxId ?? -1))));
   });
 }
 
