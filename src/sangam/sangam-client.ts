@@ -26,6 +26,11 @@ export interface SangamClientOptions {
   token: string;
   timeoutMs: number;
   agents: KeepAliveAgents;
+  /**
+   * Connections only pop-ups use (default: `agents`). Batches would take every free connection of
+   * a shared pool as it frees, so a pop-up would open a new one behind them while a backlog drains.
+   */
+  popupAgents?: KeepAliveAgents;
   /** Bound on requests in flight across every node sharing this client. */
   maxInFlight: number;
 }
@@ -119,7 +124,7 @@ export class SangamClient {
         headers: this.headers,
         body,
         timeoutMs: this.options.timeoutMs,
-        agents: this.options.agents,
+        agents: urgent ? (this.options.popupAgents ?? this.options.agents) : this.options.agents,
         secrets: [this.options.token],
         signal,
       }),

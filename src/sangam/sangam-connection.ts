@@ -15,7 +15,7 @@ export interface SangamConfigProperties {
   maxSockets?: unknown;
 }
 
-/** One CRM connection: the client over a shared keep-alive agent, and the settings nodes need. */
+/** One CRM connection: the client over keep-alive agents every node of the config shares (pop-ups have their own), and the settings nodes need. */
 export interface SangamConnection {
   client: SangamClient;
   baseUrl: string;
@@ -42,7 +42,9 @@ export function openSangamConnection(properties: SangamConfigProperties, token: 
   const timeoutMs = readInteger(properties.timeout, { name: 'timeout', min: 100, max: 300_000, fallback: 10_000 });
   const maxSockets = readInteger(properties.maxSockets, { name: 'maxSockets', min: 1, max: 256, fallback: 16 });
   const agents: KeepAliveAgents = createKeepAliveAgents(maxSockets);
-  const client = new SangamClient({ baseUrl, token: checkedToken, timeoutMs, agents, maxInFlight: maxSockets });
+  // Made at the first pop-up, like every agent: a config that only logs calls never has them.
+  const popupAgents: KeepAliveAgents = createKeepAliveAgents(maxSockets);
+  const client = new SangamClient({ baseUrl, token: checkedToken, timeoutMs, agents, popupAgents, maxInFlight: maxSockets });
   // The host's zone is asked of Intl at the first date, not now: Intl's first use costs ~8 MB.
   let timeZone = zone;
   return {
@@ -54,6 +56,9 @@ export function openSangamConnection(properties: SangamConfigProperties, token: 
       return timeZone;
     },
     timeoutMs,
-    close: () => agents.destroy(),
+    close: () => {
+      agents.destroy();
+      popupAgents.destroy();
+    },
   };
 }
