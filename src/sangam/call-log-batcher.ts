@@ -87,15 +87,22 @@ export class MixedBatchOutcome<Result> extends Error {
 
 /**
  * Told once, when every record of a submission is answered and every earlier one has settled: the
- * results, or the BatchFailure (as `describeFailure` turned it, if given).
+ * results, or the BatchFailure (as `describeFailure` turned it, if given), and the submission's
+ * context. One callback can serve every msg, each with its context: no closure per msg.
  */
-export type SubmissionCallback<Result> = (failure: Error | undefined, results: Result[]) => void;
+export type SubmissionCallback<Result, C = undefined> = (failure: Error | undefined, results: Result[], context: C) => void;
+
+/** A submission as its maker sees it: what it is told with, once. */
+export interface OpenSubmission<Result> {
+  readonly callback: SubmissionCallback<Result, unknown>;
+  readonly context: unknown;
+}
 
 /**
  * One msg's records on their way. A plain object with a callback, not a promise: tens of
  * thousands are outstanding at once, and each promise, closure and array here is GC work.
  */
-interface Submission<Result> {
+interface Submission<Result> extends OpenSubmission<Result> {
   /** Made when the first result arrives: a msg waiting for the CRM (thousands while it is down) holds no empty array. */
   results: Result[] | undefined;
   remaining: number;
@@ -104,7 +111,9 @@ interface Submission<Result> {
   failures: RecordFailure[] | undefined;
   delivered: number;
   settled: boolean;
-  callback: SubmissionCallback<Result>;
+  callback: SubmissionCallback<Result, unknown>;
+  /** Handed back to the callback: stored next to it, so its type matches. */
+  context: unknown;
 }
 
 interface Item<Result> {
@@ -189,18 +198,35 @@ export class CallLogBatcher<Result> {
    * Queues records that share a key. Calls back with one result per record, in order, once every
    * record is answered and every earlier submission has settled; or with a BatchFailure.
    */
-  submit(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result>): void {
-    // Queued now, it would never be sent: the caller must stop submitting before it cancels.
-    if (this.cancelled) throw new Error('the batcher was cancelled: it takes no more records');
+  submit<C = undefined>(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result, C>, context?: C): void {
+    this.queue(key, records, this.open(records.length, callback, context));
+  }
+
+  /**
+   * Makes a submission of `total` records without queueing them yet (`queue` does): a caller that
+   * first journals the records keeps this one object per msg meanwhile, and no other.
+   */
+  open<C = undefined>(total: number, callback: SubmissionCallback<Result, C>, context?: C): OpenSubmission<Result> {
     const submission: Submission<Result> = {
       results: undefined,
-      remaining: records.length,
-      total: records.length,
+      remaining: total,
+      total,
       failures: undefined,
       delivered: 0,
-      settled: records.length === 0,
-      callback,
+      settled: total === 0,
+      // The context is stored next to its own callback: the widening loses no safety.
+      callback: callback as SubmissionCallback<Result, unknown>,
+      context,
     };
+    return submission;
+  }
+
+  /** Queues the records of a submission `open` made (as many as it was opened for). */
+  queue(key: string, records: readonly QueuedRecord[], opened: OpenSubmission<Result>): void {
+    // Queued now, it would never be sent: the caller must stop submitting before it cancels.
+    if (this.cancelled) throw new Error('the batcher was cancelled: it takes no more records');
+    const submission = opened as Submission<Result>;
+    if (submission.total !== records.length) throw new RangeError(`a submission of ${submission.total} record(s) was given ${records.length}`);
     this.order.push(submission);
     if (submission.settled) {
       this.handBack();
@@ -385,9 +411,10 @@ export class CallLogBatcher<Result> {
           // Batches of one submission may be answered in any order: name its records in index order.
           failures.sort((a, b) => a.index - b.index);
           const failure = new BatchFailure(failures[0].error, submission.delivered, submission.total, failures);
-          submission.callback(this.options.describeFailure ? this.options.describeFailure(failure) : failure, submission.results ?? new Array<Result>(submission.total));
+          const reported = this.options.describeFailure ? this.options.describeFailure(failure) : failure;
+          submission.callback(reported, submission.results ?? new Array<Result>(submission.total), submission.context);
         } else {
-          submission.callback(undefined, submission.results ?? []);
+          submission.callback(undefined, submission.results ?? [], submission.context);
         }
       } catch (error) {
         queueMicrotask(() => {

@@ -1,7 +1,7 @@
 import { AbortedError, RemoteError, ValidationError, statusReason } from '../lib/errors';
 import { RetryPolicy, withRetry } from '../lib/retry';
 import { createStopController } from '../lib/http';
-import { BatchFailure, CallLogBatcher, MixedBatchOutcome, QueuedRecord, RecordFailure, jsonArrayBody } from './call-log-batcher';
+import { BatchFailure, CallLogBatcher, MixedBatchOutcome, OpenSubmission, QueuedRecord, RecordFailure, jsonArrayBody } from './call-log-batcher';
 import { CallLogResult, SangamClient } from './sangam-client';
 
 /**
@@ -29,8 +29,11 @@ export interface CallLogJournal {
 /** What a journal calls once it stored (or could not store) one append's records. */
 export type JournalledCallback<C> = (error: Error | undefined, key: string, records: readonly QueuedRecord[], context: C) => void;
 
-/** Told once per submission: the CRM's results in order, or why they could not be had. */
-export type DeliveryCallback = (error: Error | undefined, results: CallLogResult[] | undefined) => void;
+/**
+ * Told once per submission: the CRM's results in order, or why they could not be had, and the
+ * context the submission was made with (one callback can serve every msg: no closure per msg).
+ */
+export type DeliveryCallback<C = undefined> = (error: Error | undefined, results: CallLogResult[] | undefined, context: C) => void;
 
 export type DispatchActivity =
   | { kind: 'sending'; count: number }
@@ -145,11 +148,11 @@ export class CallLogDispatcher {
   /**
    * Delivers one msg's records (already normalised). Throws at once for records that can never be
    * sent (ValidationError) or when stopping (AbortedError); otherwise calls back once, with the
-   * CRM's results in order or a CallLogDeliveryError (or the journal's error when it is full).
-   * Callbacks rather than promises: at tens of thousands of msgs a second, each promise, await
-   * and closure per msg is work for the garbage collector.
+   * CRM's results in order or a CallLogDeliveryError (or the journal's error when it is full),
+   * with `context`. Callbacks rather than promises: at tens of thousands of msgs a second, each
+   * promise, await and closure per msg is work for the garbage collector.
    */
-  submit(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback): void {
+  submit<C = undefined>(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback<C>, context?: C): void {
     if (this.closed) throw new AbortedError('the node is stopping; the msg was not accepted');
     const total = records.length;
     const queued = new Array<QueuedRecord>(total);
@@ -166,32 +169,34 @@ export class CallLogDispatcher {
       }
       queued[i] = { json, outboxId: undefined };
     }
+    // The submission is made now and is the journal's context: the one object a msg keeps meanwhile.
+    const submission = this.batcher.open(total, callback, context);
     const journal = this.options.journal;
     if (!journal) {
-      this.enqueue(key, queued, callback);
+      this.enqueue(key, queued, submission);
       return;
     }
     this.journalling++;
-    journal.append(key, queued, callback, this.journalled);
+    journal.append(key, queued, submission, this.journalled);
   }
 
   /** One function for every msg: a closure per msg would be garbage that thousands of waiting msgs keep alive. */
-  private readonly journalled: JournalledCallback<DeliveryCallback> = (error, key, queued, callback) => {
+  private readonly journalled: JournalledCallback<OpenSubmission<CallLogResult>> = (error, key, queued, submission) => {
     if (--this.journalling === 0) this.journalledWaiter?.();
-    if (error) callback(error, undefined);
-    else this.enqueue(key, queued, callback);
+    if (error) tell(submission, error);
+    else this.enqueue(key, queued, submission);
   };
 
-  private enqueue(key: string, queued: readonly QueuedRecord[], callback: DeliveryCallback): void {
+  private enqueue(key: string, queued: readonly QueuedRecord[], submission: OpenSubmission<CallLogResult>): void {
     if (this.handedOver) {
       // Journalled after the close handed the queue over (the grace ran out first): same fate.
       this.options.journal?.release(outboxIds(queued));
       this.stopped.kept.records += queued.length;
       this.stopped.kept.msgs++;
-      callback(new CallLogKeptOnStop(queued.length, 0), undefined);
+      tell(submission, new CallLogKeptOnStop(queued.length, 0));
       return;
     }
-    this.batcher.submit(key, queued, callback);
+    this.batcher.queue(key, queued, submission);
     // Show "sending" as soon as work arrives; after that, batches starting and ending update it.
     if (this.lastReported === 0) this.report();
   }
@@ -416,6 +421,12 @@ export async function isolateRefusals<R extends { json: string }>(
   };
   await split(0, records.length, refusal);
   return new MixedBatchOutcome(results, errors);
+}
+
+/** Tells a submission that never reached the batcher (its journal failed, or a stop kept it) why, at once. */
+function tell(submission: OpenSubmission<CallLogResult>, error: Error): void {
+  // It was opened with a DeliveryCallback, which takes no results with an error.
+  (submission.callback as DeliveryCallback<unknown>)(error, undefined, submission.context);
 }
 
 function outboxIds(records: readonly QueuedRecord[]): number[] {

@@ -245,6 +245,48 @@ describe('sangam/call-log-batcher', () => {
     assert.deepEqual(await second, ['R-d']);
   });
 
+  it('hands each submission its own context with its results or failure, through one callback all of them share', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 2 });
+    const told: Array<{ context: string; results?: string[]; failure?: string }> = [];
+    const callback = (failure: Error | undefined, results: string[], context: { name: string }): void => {
+      told.push(failure ? { context: context.name, failure: failure.message } : { context: context.name, results });
+    };
+    subject.submit('ivr-1', records('a'), callback, { name: 'first' });
+    subject.submit('ivr-1', records('b'), callback, { name: 'second' });
+    subject.submit('ivr-1', records('c'), callback, { name: 'third' });
+    await sender.waitForBatches(1);
+    sender.batches[0].answer(['R-a', 'R-b']);
+    subject.flushAll();
+    await sender.waitForBatches(2);
+    sender.batches[1].fail(new Error('HTTP 503'));
+    await subject.whenIdle();
+    assert.deepEqual(told, [
+      { context: 'first', results: ['R-a'] },
+      { context: 'second', results: ['R-b'] },
+      { context: 'third', failure: 'HTTP 503' },
+    ]);
+  });
+
+  it('queues a submission opened before its records were ready, in the order it is queued, and refuses a records count other than the one opened', async () => {
+    const sender = new ControlledSender();
+    const subject = batcher(sender, { maxBatchSize: 3 });
+    const told: string[] = [];
+    const callback = (failure: Error | undefined, results: string[], context: string): void => {
+      told.push(`${context}: ${failure ? failure.message : results.join(',')}`);
+    };
+    const early = subject.open(2, callback, 'early');
+    subject.submit('ivr-1', records('a'), callback, 'direct');
+    assert.throws(() => subject.queue('ivr-1', records('b'), early), (error: unknown) =>
+      error instanceof RangeError && /a submission of 2 record\(s\) was given 1/.test(error.message));
+    subject.queue('ivr-1', records('b', 'c'), early);
+    await sender.waitForBatches(1);
+    assert.deepEqual(sender.batches[0].records.map((record) => record.json), records('a', 'b', 'c').map((record) => record.json));
+    sender.batches[0].answer(['R-a', 'R-b', 'R-c']);
+    await subject.whenIdle();
+    assert.deepEqual(told, ['direct: R-a', 'early: R-b,R-c']);
+  });
+
   it('settles submissions in submission order even when a later batch is answered first', async () => {
     const sender = new ControlledSender();
     const subject = batcher(sender, { maxBatchSize: 1, concurrency: 3 });

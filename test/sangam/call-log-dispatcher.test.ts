@@ -48,10 +48,17 @@ class RecordingJournal implements CallLogJournal {
   readonly calls: Array<{ op: 'append' | 'ack' | 'release' | 'setAside'; ids: number[] }> = [];
   /** Set to make setAside fail, as a rejected file that cannot be written does. */
   setAsideFailure: Error | undefined;
+  /** Set to make append fail, as a full outbox does: nothing is stored. */
+  appendFailure: Error | undefined;
   readonly appended = new Map<number, { key: string; json: string }>();
   private nextId = 1;
 
   append<C>(key: string, records: readonly QueuedRecord[], context: C, journalled: JournalledCallback<C>): void {
+    const failure = this.appendFailure;
+    if (failure) {
+      setImmediate(() => journalled(failure, key, records, context));
+      return;
+    }
     const ids = records.map((record) => {
       const id = this.nextId++;
       this.appended.set(id, { key, json: record.json });
@@ -143,6 +150,24 @@ describe('sangam/call-log-dispatcher', () => {
     assert.deepEqual(third.map((result) => result.num), ['1004', '1005']);
     assert.deepEqual(activity.at(-1), { kind: 'idle' });
     assert.equal(subject.pending, 0);
+  });
+
+  it('hands each msg\'s context back with its results, or with the journal\'s refusal, through one callback', async () => {
+    const journal = new RecordingJournal();
+    const subject = dispatcher({ journal });
+    const told: string[] = [];
+    let all: () => void = () => undefined;
+    const everyone = new Promise<void>((resolve) => (all = resolve));
+    const callback = (error: Error | undefined, results: CallLogResult[] | undefined, context: { name: string }): void => {
+      told.push(`${context.name}: ${error ? error.message : (results ?? []).map((result) => result.num).join(',')}`);
+      if (told.length === 3) all();
+    };
+    subject.submit('main-ivr', [callRecord('1001'), callRecord('1002')], callback, { name: 'first' });
+    subject.submit('main-ivr', [callRecord('1003')], callback, { name: 'second' });
+    journal.appendFailure = new Error('the outbox is full');
+    subject.submit('main-ivr', [callRecord('1004')], callback, { name: 'third' });
+    await everyone;
+    assert.deepEqual(told.sort(), ['first: 1001,1002', 'second: 1003', 'third: the outbox is full']);
   });
 
   it('refuses a record too large for one request before journalling or sending anything', async () => {
