@@ -198,15 +198,18 @@ export class CallLogBatcher<Result> {
    * Queues records that share a key. Calls back with one result per record, in order, once every
    * record is answered and every earlier submission has settled; or with a BatchFailure.
    */
-  submit<C = undefined>(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result, C>, context?: C): void {
-    this.queue(key, records, this.open(records.length, callback, context));
+  submit(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result>): void;
+  submit<C>(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result, C>, context: C): void;
+  submit<C>(key: string, records: readonly QueuedRecord[], callback: SubmissionCallback<Result, C>, context?: C): void {
+    // Without a context (the first form) C is undefined: what the callback is given.
+    this.queue(key, records, this.open(records.length, callback, context as C));
   }
 
   /**
    * Makes a submission of `total` records without queueing them yet (`queue` does): a caller that
    * first journals the records keeps this one object per msg meanwhile, and no other.
    */
-  open<C = undefined>(total: number, callback: SubmissionCallback<Result, C>, context?: C): OpenSubmission<Result> {
+  open<C>(total: number, callback: SubmissionCallback<Result, C>, context: C): OpenSubmission<Result> {
     const submission: Submission<Result> = {
       results: undefined,
       remaining: total,

@@ -152,7 +152,9 @@ export class CallLogDispatcher {
    * with `context`. Callbacks rather than promises: at tens of thousands of msgs a second, each
    * promise, await and closure per msg is work for the garbage collector.
    */
-  submit<C = undefined>(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback<C>, context?: C): void {
+  submit(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback): void;
+  submit<C>(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback<C>, context: C): void;
+  submit<C>(key: string, records: ReadonlyArray<object>, callback: DeliveryCallback<C>, context?: C): void {
     if (this.closed) throw new AbortedError('the node is stopping; the msg was not accepted');
     const total = records.length;
     const queued = new Array<QueuedRecord>(total);
@@ -170,7 +172,8 @@ export class CallLogDispatcher {
       queued[i] = { json, outboxId: undefined };
     }
     // The submission is made now and is the journal's context: the one object a msg keeps meanwhile.
-    const submission = this.batcher.open(total, callback, context);
+    // Without a context (the first form) C is undefined: what the callback is given.
+    const submission = this.batcher.open(total, callback, context as C);
     const journal = this.options.journal;
     if (!journal) {
       this.enqueue(key, queued, submission);
