@@ -5,13 +5,21 @@ import { pickIvrName, typedProperty } from './red/typed-property';
 import { type Done, type Send, closeGraceMs, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
 import { madeAtFirstCall } from './lib/values';
-import { CallLogDeliveryError, CallLogDispatcher, CallLogKeptOnStop } from './sangam/call-log-dispatcher';
+import type * as DispatcherModule from './sangam/call-log-dispatcher';
+import type { CallLogDispatcher, CallLogDispatcherOptions } from './sangam/call-log-dispatcher';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { CallLogResult, checkIvrName } from './sangam/sangam-client';
 import { CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
 import { readCallLogSource, SourceProperties } from './sources/node-settings';
 import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
+
+/*
+ * The delivery path (dispatcher and batcher) is loaded at a node's first call log, not with the
+ * node files: a Node-RED that has the node but logs no call does not load it (issue 13's footprint).
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const dispatcherModule = (): typeof DispatcherModule => require('./sangam/call-log-dispatcher') as typeof DispatcherModule;
 
 interface CallLogDef extends NodeDef, CallLogProperties, SourceProperties {
   server: string;
@@ -47,14 +55,16 @@ export = function register(RED: NodeAPI): void {
     const config = RED.nodes.getNode(def.server) as SangamConfigNode | null;
 
     let setupError: string | undefined;
+    /** Made at the first call log (see dispatcherModule); undefined until then and when the set-up failed. */
     let dispatcher: CallLogDispatcher | undefined;
+    let dispatcherOptions: CallLogDispatcherOptions | undefined;
     let settings: ReturnType<typeof readCallLogSettings> | undefined;
     let source: ReturnType<typeof readCallLogSource> = { format: undefined };
     try {
       settings = readCallLogSettings(def);
       source = readCallLogSource(def);
       if (!config?.connection) throw new ConfigError(whyUnusable(config, 'sangam-config'));
-      dispatcher = new CallLogDispatcher({
+      dispatcherOptions = {
         client: config.connection.client,
         maxBatchSize: settings.maxBatchSize,
         windowMs: settings.windowMs,
@@ -63,11 +73,17 @@ export = function register(RED: NodeAPI): void {
         retry: settings.retry,
         journal: config.outbox,
         onActivity: (activity) => status.set(activity),
-      });
+      };
       status.now({ kind: 'idle' });
     } catch (error) {
       setupError = (error as Error).message;
       status.now({ kind: 'config', reason: setupError });
+    }
+
+    /** The node's dispatcher, made at its first call log; undefined when the set-up failed. */
+    function openDispatcher(): CallLogDispatcher | undefined {
+      if (!dispatcher && dispatcherOptions) dispatcher = new (dispatcherModule().CallLogDispatcher)(dispatcherOptions);
+      return dispatcher;
     }
 
     // Records whose delivery failed wait in the config's outbox: show how many, as the contract asks.
@@ -123,12 +139,13 @@ export = function register(RED: NodeAPI): void {
      */
     function deliverCall({ callKey, record, winner, legs }: MergedCall<HeldLeg>): void {
       const fail = (error: Error): void => {
-        const kept = error instanceof CallLogDeliveryError && error.kept > 0;
+        const kept = error instanceof dispatcherModule().CallLogDeliveryError && error.kept > 0;
         if (!kept) merger?.forget(callKey);
         status.now({ kind: 'error', reason: statusReason(error) });
         for (const leg of legs) leg.context.done(error);
       };
-      if (!dispatcher || !config?.connection || !settings) {
+      const delivery = openDispatcher();
+      if (!delivery || !config?.connection || !settings) {
         fail(notConfiguredError('sangam-call-log', setupError));
         return;
       }
@@ -152,7 +169,7 @@ export = function register(RED: NodeAPI): void {
         }
       };
       try {
-        dispatcher.submit(winner.context.ivrName, records.records, delivered);
+        delivery.submit(winner.context.ivrName, records.records, delivered);
       } catch (error) {
         delivered(error as Error, undefined);
       }
@@ -183,7 +200,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
-      if (!dispatcher || !config?.connection || !settings) {
+      const delivery = openDispatcher();
+      if (!delivery || !config?.connection || !settings) {
         done(notConfiguredError('sangam-call-log', setupError));
         return;
       }
@@ -207,7 +225,7 @@ export = function register(RED: NodeAPI): void {
       // No closure per msg: while the CRM is down 100,000 msgs may wait, each keeping only this.
       const waiting: WaitingMsg = { msg, done, single: records.single };
       try {
-        dispatcher.submit(ivrName, records.records, delivered, waiting);
+        delivery.submit(ivrName, records.records, delivered, waiting);
       } catch (error) {
         delivered(error as Error, undefined, waiting);
       }
@@ -217,7 +235,7 @@ export = function register(RED: NodeAPI): void {
     function delivered(error: Error | undefined, results: CallLogResult[] | undefined, { msg, done, single }: WaitingMsg): void {
       if (error || !results) {
         // Handed to the outbox by a stop (redeploy, shutdown): handled, not a failure; close() says it once.
-        if (error instanceof CallLogKeptOnStop) return done();
+        if (error instanceof dispatcherModule().CallLogKeptOnStop) return done();
         const failure = error ?? new Error('no results');
         status.now({ kind: 'error', reason: statusReason(failure) });
         done(failure);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { SECRET_TOKEN, collect, helper, loggedText, pause } from './support/node-red';
 import { loadSangamFlow, useSangamCrm } from './support/sangam-crm';
 
@@ -311,5 +313,25 @@ describe('sangam-call-log in a Node-RED runtime', function () {
     assert.ok(!JSON.stringify(msg).includes(SECRET_TOKEN), 'error msg');
     assert.ok(!loggedText().includes(SECRET_TOKEN), 'log');
     assert.ok(msg.error!.message.includes('***'), 'the echoed token is masked');
+  });
+});
+
+describe('sangam-call-log loads its delivery path at its first call log', function () {
+  this.timeout(60_000);
+
+  it('a deployed Node-RED that logs no call loads neither the dispatcher nor the outbox journal; the first call log loads both', () => {
+    const child = join(__dirname, 'support', 'module-loading-child.js');
+    const answer = JSON.parse(execFileSync(process.execPath, [child], { encoding: 'utf8', timeout: 45_000 })) as {
+      deployed: string[];
+      afterCallLog: string[];
+      answer: { id?: unknown } | string;
+    };
+    const deliveryPath = ['lib/journal-line', 'lib/lock-file', 'lib/outbox', 'sangam/call-log-batcher', 'sangam/call-log-dispatcher'];
+    // The nodes themselves did load (the test sees modules at all).
+    assert.ok(answer.deployed.includes('sangam-call-log') && answer.deployed.includes('sangam/call-log-outbox'), answer.deployed.join(' '));
+    assert.deepEqual(deliveryPath.filter((name) => answer.deployed.includes(name)), []);
+    // The CRM's result for the record (a string would be the error that reached Catch).
+    assert.equal(typeof answer.answer === 'object' && typeof answer.answer.id, 'string', JSON.stringify(answer.answer));
+    assert.deepEqual(deliveryPath.filter((name) => answer.afterCallLog.includes(name)), deliveryPath);
   });
 });

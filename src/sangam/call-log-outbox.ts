@@ -1,11 +1,24 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Outbox, OutboxEntry, OutboxFullError, OutboxProblem } from '../lib/outbox';
+import type * as JournalModule from '../lib/outbox';
+import type { Outbox, OutboxEntry, OutboxProblem } from '../lib/outbox';
 import { sleep } from '../lib/retry';
 import { createStopController } from '../lib/http';
-import { QueuedRecord, jsonArrayBody } from './call-log-batcher';
-import { CallLogJournal, JournalledCallback, isUnverified, isolateRefusals, refusesRecords } from './call-log-dispatcher';
-import { SangamClient } from './sangam-client';
+import type * as BatcherModule from './call-log-batcher';
+import type { QueuedRecord } from './call-log-batcher';
+import type * as DispatcherModule from './call-log-dispatcher';
+import type { CallLogJournal, JournalledCallback } from './call-log-dispatcher';
+import type { SangamClient } from './sangam-client';
+
+/*
+ * The journal (lib/outbox and its line format and lock) is loaded when it is first opened, and the
+ * replay's helpers at the first replay: a Node-RED whose configs never log a call loads neither.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const journalModule = (): typeof JournalModule => require('../lib/outbox') as typeof JournalModule;
+const batcherModule = (): typeof BatcherModule => require('./call-log-batcher') as typeof BatcherModule;
+const dispatcherModule = (): typeof DispatcherModule => require('./call-log-dispatcher') as typeof DispatcherModule;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface CallLogOutboxOptions {
   dir: string;
@@ -127,7 +140,7 @@ export class CallLogOutbox implements CallLogJournal {
     if (!byTimer && this.openError && Date.now() < this.openNotBefore) return Promise.reject(this.openError);
     const { dir, name, maxEntries } = this.options;
     const onProblem = (problem: OutboxProblem) => this.options.onEvent?.({ kind: 'journal-problem', problem });
-    this.opening = Outbox.open<string>({ dir, name, maxEntries, itemsAreJsonText: true, onProblem }).then(
+    this.opening = journalModule().Outbox.open<string>({ dir, name, maxEntries, itemsAreJsonText: true, onProblem }).then(
       (outbox) => {
         this.opening = undefined;
         if (this.closed) {
@@ -238,7 +251,7 @@ export class CallLogOutbox implements CallLogJournal {
         for (const request of group) tell(request, undefined);
       },
       (error: Error) => {
-        if (group.length > 1 && error instanceof OutboxFullError) {
+        if (group.length > 1 && error instanceof journalModule().OutboxFullError) {
           for (const request of group) this.journal(outbox, key, [request]);
           return;
         }
@@ -381,6 +394,8 @@ export class CallLogOutbox implements CallLogJournal {
   private async replayBatch(key: string, batch: OutboxEntry<string>[], tally: { sent: number }): Promise<void> {
     const ids = batch.map((entry) => entry.id);
     for (const id of ids) this.sending.add(id);
+    const { isUnverified, isolateRefusals, refusesRecords } = dispatcherModule();
+    const { jsonArrayBody } = batcherModule();
     const records = batch.map((entry) => ({ json: entry.item }));
     const post = (part: typeof records) => this.options.client.postCallLogs(jsonArrayBody(part), part.length, key, this.abort.signal);
     try {
