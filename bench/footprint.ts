@@ -6,9 +6,10 @@
  *            one node of each type (sangam-config, sangam-call-log between the http nodes,
  *            sangam-notify, exotel-config, exotel-click2call) with the editor's defaults.
  * Each run: start-up time (spawn -> Node-RED's "Started flows" line), RSS when idle (the median of
- * samples taken after the process settled; no forced GC), then `callLogs` POSTs to the http in
- * node (one record each; the SangamCRM stand-in stores them) and RSS again once settled. The
- * medians of the runs of each variant are compared.
+ * samples taken after the process settled; no forced GC), then RSS and the JS heap in use right
+ * after full collections (bench/gc-probe.ts, preloaded into both variants), then `callLogs` POSTs
+ * to the http in node (one record each; the SangamCRM stand-in stores them) and RSS again once
+ * settled. The medians of the runs of each variant are compared.
  *
  *   node .build/bench/footprint.js [--repetitions 3] [--settle 80000] [--sample 5000] [--call-logs 2000]
  *     [--variants without,with,installed] [--trace] [--package <dir>]
@@ -72,6 +73,9 @@ export interface FootprintRun {
   /** Median RSS sample while idle, and its anonymous (heap, malloc) part. */
   idleRssMb: number;
   idleRssAnonMb: number;
+  /** Right after that, full collections forced (bench/gc-probe.ts): RSS and the JS heap in use. */
+  idleRssAfterGcMb: number;
+  idleHeapAfterGcMb: number;
   /** After the call logs were answered and the process settled again (null when none were sent). */
   afterCallLogsRssMb: number | null;
   callLogsOk: number;
@@ -86,6 +90,8 @@ export interface FootprintSummary {
   startupCpuMs: { median: number; min: number; max: number };
   idleRssMb: { median: number; min: number; max: number };
   idleRssAnonMb: { median: number; min: number; max: number };
+  idleRssAfterGcMb: { median: number; min: number; max: number };
+  idleHeapAfterGcMb: { median: number; min: number; max: number };
   afterCallLogsRssMb: { median: number; min: number; max: number } | null;
 }
 
@@ -95,6 +101,8 @@ export interface FootprintResult {
   summaries: FootprintSummary[];
   /** with - without, medians (MB). */
   idleRssGrowthMb: number | null;
+  /** with - without, medians (MB), after full collections: RSS and the JS heap in use. */
+  idleAfterGcGrowthMb: { rss: number; heap: number } | null;
   /** with after the call logs - without after the same POSTs, and - without idle (MB). */
   afterCallLogsRssGrowthMb: number | null;
   afterCallLogsOverIdleBaselineMb: number | null;
@@ -183,6 +191,25 @@ function spread(values: ReadonlyArray<number>, digits: number): { median: number
   return { median: round(median(values), digits), min: round(Math.min(...values), digits), max: round(Math.max(...values), digits) };
 }
 
+/** Has the process's gc-probe collect, and returns what it answers. */
+function collectGarbage(proc: ChildProcess, output: () => string): Promise<{ rssMb: number; heapUsedMb: number }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.off('message', onMessage);
+      reject(new Error(`node-red (pid ${String(proc.pid)}) gave no gc-probe figures within 10 s:\n${output().slice(-2000)}`));
+    }, 10_000);
+    const onMessage = (message: unknown): void => {
+      const figures = (message as { gcProbe?: { rssMb: number; heapUsedMb: number } } | null)?.gcProbe;
+      if (!figures) return;
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      resolve(figures);
+    };
+    proc.on('message', onMessage);
+    proc.send('gc-probe');
+  });
+}
+
 /** One node-red process of one variant, from spawn to stop. */
 async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: string, options: FootprintOptions, log: (line: string) => void): Promise<FootprintRun> {
   const root = packageRoot();
@@ -201,11 +228,12 @@ async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: st
 
     const redJs = require.resolve('node-red/red.js', { paths: [root] });
     const spawnedAt = performance.now();
-    const proc = spawn(process.execPath, [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js'), '--port', '0'], {
+    const proc = spawn(process.execPath, ['--require', path.join(__dirname, 'gc-probe.js'), redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js'), '--port', '0'], {
       cwd: userDir,
       // FOOTPRINT_NODE_OPTIONS: e.g. a --require hook when looking for what costs memory.
       env: { ...process.env, NODE_OPTIONS: process.env.FOOTPRINT_NODE_OPTIONS ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel is bench/gc-probe.ts's way in.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     child = proc;
     let output = '';
@@ -250,6 +278,7 @@ async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: st
       return { rss: median(rss), anon: median(anon) };
     };
     const idle = await sampleRss('idle');
+    const afterGc = await collectGarbage(proc, () => output);
 
     let afterCallLogsRssMb: number | null = null;
     let ok = 0;
@@ -286,6 +315,8 @@ async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: st
       startupCpuMs: round(startupCpuMs, 0),
       idleRssMb: round(idle.rss, 1),
       idleRssAnonMb: round(idle.anon, 1),
+      idleRssAfterGcMb: round(afterGc.rssMb, 1),
+      idleHeapAfterGcMb: round(afterGc.heapUsedMb, 2),
       afterCallLogsRssMb,
       callLogsOk: ok,
       callLogsFailed: failed,
@@ -324,7 +355,7 @@ export async function measureFootprint(
         const run = await runOnce(variant, crm, token, options, log);
         runs.push(run);
         log(
-          `  footprint ${repetition + 1}/${options.repetitions} ${variant.padEnd(9)} start-up ${run.startupMs} ms (CPU ${run.startupCpuMs} ms), idle RSS ${run.idleRssMb} MB (anon ${run.idleRssAnonMb})` +
+          `  footprint ${repetition + 1}/${options.repetitions} ${variant.padEnd(9)} start-up ${run.startupMs} ms (CPU ${run.startupCpuMs} ms), idle RSS ${run.idleRssMb} MB (anon ${run.idleRssAnonMb}), after GC ${run.idleRssAfterGcMb} MB (heap ${run.idleHeapAfterGcMb})` +
             (run.afterCallLogsRssMb === null ? '' : `, after ${options.callLogs} call logs ${run.afterCallLogsRssMb} MB (${run.callLogsOk} ok, ${run.callLogsFailed} failed, ${run.callLogsSeconds} s)`),
         );
       }
@@ -346,6 +377,8 @@ export function summarise(options: FootprintOptions, runs: ReadonlyArray<Footpri
       startupCpuMs: spread(own.map((run) => run.startupCpuMs), 0),
       idleRssMb: spread(own.map((run) => run.idleRssMb), 1),
       idleRssAnonMb: spread(own.map((run) => run.idleRssAnonMb), 1),
+      idleRssAfterGcMb: spread(own.map((run) => run.idleRssAfterGcMb), 1),
+      idleHeapAfterGcMb: spread(own.map((run) => run.idleHeapAfterGcMb), 2),
       afterCallLogsRssMb: after.length > 0 ? spread(after, 1) : null,
     };
   });
@@ -353,6 +386,12 @@ export function summarise(options: FootprintOptions, runs: ReadonlyArray<Footpri
   const withPackage = summaries.find((summary) => summary.variant === 'with');
   const both = without && withPackage ? { without, withPackage } : undefined;
   const idleRssGrowthMb = both ? round(both.withPackage.idleRssMb.median - both.without.idleRssMb.median, 1) : null;
+  const idleAfterGcGrowthMb = both
+    ? {
+      rss: round(both.withPackage.idleRssAfterGcMb.median - both.without.idleRssAfterGcMb.median, 1),
+      heap: round(both.withPackage.idleHeapAfterGcMb.median - both.without.idleHeapAfterGcMb.median, 2),
+    }
+    : null;
   const afterWith = withPackage?.afterCallLogsRssMb;
   const afterCallLogsRssGrowthMb = afterWith && without?.afterCallLogsRssMb ? round(afterWith.median - without.afterCallLogsRssMb.median, 1) : null;
   const afterCallLogsOverIdleBaselineMb = afterWith && without ? round(afterWith.median - without.idleRssMb.median, 1) : null;
@@ -375,6 +414,16 @@ export function summarise(options: FootprintOptions, runs: ReadonlyArray<Footpri
       pass: idleRssGrowthMb <= IDLE_RSS_GROWTH_TARGET_MB,
     });
   }
+  if (both && idleAfterGcGrowthMb !== null) {
+    // The same target, measured once full collections left only what is live (bench/gc-probe.ts).
+    checks.push({
+      name: 'footprint: idle RSS growth after full collections, one node of each type deployed, over Node-RED without the package',
+      target: `<= ${IDLE_RSS_GROWTH_TARGET_MB} MB`,
+      measured: `${signed(idleAfterGcGrowthMb.rss)} MB (medians of ${both.withPackage.runs} runs: ${both.withPackage.idleRssAfterGcMb.median} vs ${both.without.idleRssAfterGcMb.median} MB); ` +
+        `JS heap in use ${signed(idleAfterGcGrowthMb.heap)} MB (${both.withPackage.idleHeapAfterGcMb.median} vs ${both.without.idleHeapAfterGcMb.median} MB)`,
+      pass: idleAfterGcGrowthMb.rss <= IDLE_RSS_GROWTH_TARGET_MB,
+    });
+  }
   if (both && startup) {
     // Wall time on a shared machine mostly measures the others' load; the CPU time the process spent is steadier.
     checks.push({
@@ -394,7 +443,7 @@ export function summarise(options: FootprintOptions, runs: ReadonlyArray<Footpri
       pass: runs.every((run) => run.callLogsFailed === 0),
     });
   }
-  return { options, runs: [...runs], summaries, idleRssGrowthMb, afterCallLogsRssGrowthMb, afterCallLogsOverIdleBaselineMb, startup, checks };
+  return { options, runs: [...runs], summaries, idleRssGrowthMb, idleAfterGcGrowthMb, afterCallLogsRssGrowthMb, afterCallLogsOverIdleBaselineMb, startup, checks };
 }
 
 function signed(value: number): string {
@@ -404,7 +453,7 @@ function signed(value: number): string {
 /** The footprint table, printed like the benchmark's. */
 export function footprintTable(result: FootprintResult): string {
   const range = (figure: { min: number; max: number }, digits: number): string => `${figure.min.toFixed(digits)}-${figure.max.toFixed(digits)}`;
-  const header = ['footprint (node-red processes, medians)', 'runs', 'start-up ms', 'min-max', 'CPU ms', 'min-max', 'idle RSS MB', 'min-max', 'anon MB', `after ${result.options.callLogs} call logs MB`, 'min-max'];
+  const header = ['footprint (node-red processes, medians)', 'runs', 'start-up ms', 'min-max', 'CPU ms', 'min-max', 'idle RSS MB', 'min-max', 'anon MB', 'after GC: RSS MB', 'min-max', 'heap MB', `after ${result.options.callLogs} call logs MB`, 'min-max'];
   const labels: Record<FootprintVariant, string> = {
     without: 'Node-RED without the package',
     with: 'with the package, 5 nodes idle',
@@ -420,13 +469,18 @@ export function footprintTable(result: FootprintResult): string {
     summary.idleRssMb.median.toFixed(1),
     range(summary.idleRssMb, 1),
     summary.idleRssAnonMb.median.toFixed(1),
+    summary.idleRssAfterGcMb.median.toFixed(1),
+    range(summary.idleRssAfterGcMb, 1),
+    summary.idleHeapAfterGcMb.median.toFixed(2),
     summary.afterCallLogsRssMb ? summary.afterCallLogsRssMb.median.toFixed(1) : '-',
     summary.afterCallLogsRssMb ? range(summary.afterCallLogsRssMb, 1) : '-',
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
   const format = (line: string[]): string => line.map((text, column) => (column === 0 ? text.padEnd(widths[column]!) : text.padStart(widths[column]!))).join('  ');
   const { startup } = result;
+  const afterGc = result.idleAfterGcGrowthMb;
   const growth = `with - without: idle RSS ${result.idleRssGrowthMb === null ? 'n/a' : `${signed(result.idleRssGrowthMb)} MB`}, ` +
+    `after full collections ${afterGc === null ? 'n/a' : `RSS ${signed(afterGc.rss)} MB, heap ${signed(afterGc.heap)} MB`}, ` +
     `after the call logs ${result.afterCallLogsRssGrowthMb === null ? 'n/a' : `${signed(result.afterCallLogsRssGrowthMb)} MB`}, ` +
     `start-up ${startup === null ? 'n/a' : `${signed(startup.wallMs)} ms (noise ${startup.wallNoiseMs} ms), CPU ${signed(startup.cpuMs)} ms (noise ${startup.cpuNoiseMs} ms)`}`;
   return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...lines.map(format), growth].join('\n');
