@@ -1,9 +1,10 @@
 /**
  * Preloaded (node --require) into every node-red process of the footprint, with the package and
  * without it alike: asked over the IPC channel (the msg 'gc-probe'), it runs full garbage
- * collections and answers with the process's JS heap in use and RSS. What an idle process holds
- * is then compared free of when V8 last happened to collect, which moves a sampled RSS by about
- * 4 MB from run to run. (Not a signal: node-red exits on SIGUSR2, for nodemon.)
+ * collections and answers with the process's JS heap in use and RSS. The heap then holds only
+ * what is live, so what the package keeps can be told apart from the 4 MB by which an idle
+ * process's RSS moves from run to run (outside the heap: full collections leave RSS where it
+ * was). (Not a signal: node-red exits on SIGUSR2, for nodemon.)
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
