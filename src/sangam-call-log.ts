@@ -5,21 +5,14 @@ import { pickIvrName, typedProperty } from './red/typed-property';
 import { type Done, type Send, closeGraceMs, notConfiguredError, onClose, whyUnusable } from './red/worker';
 import { ConfigError, statusReason } from './lib/errors';
 import { madeAtFirstCall } from './lib/values';
-import type * as DispatcherModule from './sangam/call-log-dispatcher';
 import type { CallLogDispatcher, CallLogDispatcherOptions } from './sangam/call-log-dispatcher';
+import { dispatcherModule } from './sangam/call-log-modules';
 import { CallLogProperties, readCallLogSettings } from './sangam/call-log-settings';
 import { normaliseCallLogPayload } from './sangam/call-record';
 import { CallLogResult, checkIvrName } from './sangam/sangam-client';
 import { CallMerger, HOLD_MS_BY_FORMAT, MergedCall, callLogMapper } from './sources';
 import { readCallLogSource, SourceProperties } from './sources/node-settings';
 import { checkTwilioRequest, requestUrl } from './sources/twilio-request';
-
-/*
- * The delivery path (dispatcher and batcher) is loaded at a node's first call log, not with the
- * node files: a Node-RED that has the node but logs no call does not load it (issue 13's footprint).
- */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const dispatcherModule = (): typeof DispatcherModule => require('./sangam/call-log-dispatcher') as typeof DispatcherModule;
 
 interface CallLogDef extends NodeDef, CallLogProperties, SourceProperties {
   server: string;
@@ -55,7 +48,7 @@ export = function register(RED: NodeAPI): void {
     const config = RED.nodes.getNode(def.server) as SangamConfigNode | null;
 
     let setupError: string | undefined;
-    /** Made at the first call log (see dispatcherModule); undefined until then and when the set-up failed. */
+    /** Made at the first call log (see sangam/call-log-modules.ts); undefined until then and when the set-up failed. */
     let dispatcher: CallLogDispatcher | undefined;
     let dispatcherOptions: CallLogDispatcherOptions | undefined;
     let settings: ReturnType<typeof readCallLogSettings> | undefined;

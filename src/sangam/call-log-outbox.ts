@@ -1,24 +1,12 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type * as JournalModule from '../lib/outbox';
 import type { Outbox, OutboxEntry, OutboxProblem } from '../lib/outbox';
 import { sleep } from '../lib/retry';
 import { createStopController } from '../lib/http';
-import type * as BatcherModule from './call-log-batcher';
 import type { QueuedRecord } from './call-log-batcher';
-import type * as DispatcherModule from './call-log-dispatcher';
 import type { CallLogJournal, JournalledCallback } from './call-log-dispatcher';
+import { batcherModule, dispatcherModule, journalModule } from './call-log-modules';
 import type { SangamClient } from './sangam-client';
-
-/*
- * The journal (lib/outbox and its line format and lock) is loaded when it is first opened, and the
- * replay's helpers at the first replay: a Node-RED whose configs never log a call loads neither.
- */
-/* eslint-disable @typescript-eslint/no-require-imports */
-const journalModule = (): typeof JournalModule => require('../lib/outbox') as typeof JournalModule;
-const batcherModule = (): typeof BatcherModule => require('./call-log-batcher') as typeof BatcherModule;
-const dispatcherModule = (): typeof DispatcherModule => require('./call-log-dispatcher') as typeof DispatcherModule;
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface CallLogOutboxOptions {
   dir: string;
