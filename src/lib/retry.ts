@@ -49,6 +49,12 @@ export interface RetryHooks {
   /** Overrides the decision for an error, knowing how long the wait before the retry would be; defaults to error.retryable. */
   isRetryable?: (error: RemoteError, delayMs: number) => boolean;
   random?: () => number;
+  /**
+   * Shared by the requests to one service, whose client calls recovered() when the service answers:
+   * a retry waiting after a failure that got no answer at all (the service was unreachable) then
+   * goes early.
+   */
+  recovery?: RecoverySignal;
 }
 
 /**
@@ -75,7 +81,14 @@ export async function withRetry<T>(
       const retryable = hooks.isRetryable ? hooks.isRetryable(error, delayMs) : error.retryable;
       if (!retryable) throw error;
       hooks.onRetry?.({ attempt: attemptNumber, delayMs, error });
-      await sleep(delayMs, hooks.signal);
+      // Only a failure without an answer waits for the service to come back: an answer (a 5xx, a
+      // 429, a Retry-After) says it is up and wants the backoff kept, which the successes of
+      // other requests would cut short.
+      if (hooks.recovery && error.statusCode === undefined && error.retryAfterMs === undefined) {
+        await hooks.recovery.wait(delayMs, Math.min(delayMs, policy.baseDelayMs), hooks.signal);
+      } else {
+        await sleep(delayMs, hooks.signal);
+      }
     }
   }
 }
@@ -94,4 +107,69 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+interface RecoveryWaiter {
+  timer: NodeJS.Timeout;
+  /** When the wait may end early, at the soonest. */
+  earliest: number;
+  /** recovered() has moved its end to `earliest` already. */
+  woken: boolean;
+  end: () => void;
+}
+
+/**
+ * What lets retries of one service go as soon as it is back: after an outage, requests that failed
+ * at different times would each wait out their own backoff (up to seconds), while one that happens
+ * to retry finds the service answering. recovered() ends the waits that were for a service that did
+ * not answer, each no sooner than its minimum (the base delay), so a service that answers one
+ * request in many is not hammered.
+ */
+export class RecoverySignal {
+  private readonly waiters = new Set<RecoveryWaiter>();
+
+  /** Waits `ms`, or less once recovered() is called (at least `minMs`); rejects with AbortedError on `signal`. */
+  wait(ms: number, minMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError('stopped while waiting to retry'));
+      const waiter: RecoveryWaiter = {
+        timer: setTimeout(() => waiter.end(), ms),
+        earliest: Date.now() + minMs,
+        woken: false,
+        end: () => {
+          clearTimeout(waiter.timer);
+          this.waiters.delete(waiter);
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        clearTimeout(waiter.timer);
+        this.waiters.delete(waiter);
+        reject(new AbortedError('stopped while waiting to retry'));
+      };
+      this.waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** The service answered: every wait ends now, or at its minimum if that is still to come. */
+  recovered(): void {
+    if (this.waiters.size === 0) return;
+    const now = Date.now();
+    for (const waiter of this.waiters) {
+      if (waiter.earliest <= now) {
+        waiter.end();
+      } else if (!waiter.woken) {
+        waiter.woken = true;
+        clearTimeout(waiter.timer);
+        waiter.timer = setTimeout(() => waiter.end(), waiter.earliest - now);
+      }
+    }
+  }
+
+  /** Waits in progress (for tests and status). */
+  get waiting(): number {
+    return this.waiters.size;
+  }
 }

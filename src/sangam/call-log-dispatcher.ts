@@ -239,6 +239,7 @@ export class CallLogDispatcher {
     const { client, retry, onActivity } = this.options;
     return withRetry(() => client.postCallLogs(body, count, key, this.abort.signal), retry, {
       signal: this.stopRetries.signal,
+      recovery: client.recovery,
       onRetry: ({ attempt, error }) => onActivity?.({ kind: 'retrying', attempt, reason: statusReason(error) }),
     });
   }

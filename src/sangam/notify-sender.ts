@@ -28,6 +28,7 @@ export class NotifySender {
     const { client, retry, maxAgeSeconds, onRetry } = this.options;
     return withRetry(() => client.postNotify(body, ivrName, this.abort.signal), retry, {
       signal: this.abort.signal,
+      recovery: client.recovery,
       // Count the coming wait, and a second for the request itself: a retry that would land
       // after the maximum age is a late pop-up.
       isRetryable: (error, delayMs) =>

@@ -1,6 +1,6 @@
 import { ConfigError, RemoteError, ValidationError, excerpt, redact } from '../lib/errors';
 import { KeepAliveAgents, RawResponse, Semaphore, postOnce } from '../lib/http';
-import { parseRetryAfter } from '../lib/retry';
+import { RecoverySignal, parseRetryAfter } from '../lib/retry';
 import { isObject } from '../lib/values';
 
 /** One entry of the call-log API's `result` array (guide section 1, "Response Format"). */
@@ -74,6 +74,12 @@ export function checkToken(token: unknown): string {
  * retry is safe; retrying is the caller's decision.
  */
 export class SangamClient {
+  /**
+   * Told of every answer with a 2xx status; the retries of every node of this CRM (call logs and
+   * pop-ups) wait on it: once one request gets through after an outage, the others stop waiting
+   * out their backoff.
+   */
+  readonly recovery = new RecoverySignal();
   private readonly limiter: Semaphore;
   private readonly headers: Record<string, string>;
 
@@ -144,6 +150,7 @@ export class SangamClient {
         mayHaveReachedServer: true,
       });
     }
+    this.recovery.recovered();
     try {
       return JSON.parse(response.body) as unknown;
     } catch {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AbortedError, RemoteError, ValidationError } from '../../src/lib/errors';
-import { DEFAULT_RETRY_POLICY, RetryPolicy, backoffDelay, parseRetryAfter, sleep, withRetry } from '../../src/lib/retry';
+import { DEFAULT_RETRY_POLICY, RecoverySignal, RetryPolicy, backoffDelay, parseRetryAfter, sleep, withRetry } from '../../src/lib/retry';
 
 const POLICY: RetryPolicy = { retries: 3, baseDelayMs: 1, maxDelayMs: 4, maxRetryAfterMs: 1_000 };
 
@@ -241,6 +241,98 @@ describe('lib/retry', () => {
       assert.ok(DEFAULT_RETRY_POLICY.retries >= 1);
       assert.ok(DEFAULT_RETRY_POLICY.baseDelayMs <= DEFAULT_RETRY_POLICY.maxDelayMs);
       assert.ok(DEFAULT_RETRY_POLICY.maxRetryAfterMs <= 60_000);
+    });
+  });
+
+  describe('RecoverySignal', () => {
+    it('ends a wait after its delay when nothing recovers', async () => {
+      const recovery = new RecoverySignal();
+      const started = Date.now();
+      await recovery.wait(40, 0);
+      assert.ok(Date.now() - started >= 35);
+      assert.equal(recovery.waiting, 0);
+    });
+
+    it('ends every wait at once on recovered(), once its minimum has passed', async () => {
+      const recovery = new RecoverySignal();
+      const started = Date.now();
+      const waits = [recovery.wait(60_000, 0), recovery.wait(60_000, 0)];
+      assert.equal(recovery.waiting, 2);
+      recovery.recovered();
+      await Promise.all(waits);
+      assert.ok(Date.now() - started < 1_000);
+      assert.equal(recovery.waiting, 0);
+    });
+
+    it('ends a wait woken before its minimum at the minimum, not sooner and not at its delay', async () => {
+      const recovery = new RecoverySignal();
+      const started = Date.now();
+      const waiting = recovery.wait(60_000, 150);
+      recovery.recovered();
+      // A second success meanwhile does not move it again.
+      setTimeout(() => recovery.recovered(), 50);
+      await waiting;
+      const waited = Date.now() - started;
+      assert.ok(waited >= 145 && waited < 5_000, `waited ${waited} ms`);
+    });
+
+    it('rejects with AbortedError when aborted, and forgets the wait', async () => {
+      const recovery = new RecoverySignal();
+      const controller = new AbortController();
+      const waiting = recovery.wait(60_000, 0, controller.signal);
+      controller.abort();
+      await assert.rejects(waiting, AbortedError);
+      assert.equal(recovery.waiting, 0);
+      await assert.rejects(recovery.wait(60_000, 0, controller.signal), AbortedError);
+    });
+  });
+
+  describe('withRetry with a RecoverySignal', () => {
+    // random ~1: each backoff is its ceiling, 200, 400, then 800 ms; a woken wait ends no sooner than 200 ms.
+    const policy: RetryPolicy = { retries: 3, baseDelayMs: 200, maxDelayMs: 60_000, maxRetryAfterMs: 60_000 };
+    const unreachable = (): RemoteError => new RemoteError('connect ECONNREFUSED', { code: 'ECONNREFUSED', retryable: true });
+    const answered503 = (): RemoteError => new RemoteError('HTTP 503', { statusCode: 503, retryable: true });
+
+    /**
+     * Fails three times, the third with `third`; 50 ms after that failure the service answers
+     * another request (its client tells the signal). Resolves with the third wait's planned delay and
+     * how long it really took from the third failure to the fourth attempt.
+     */
+    async function thirdWait(third: RemoteError): Promise<{ planned: number; took: number }> {
+      const recovery = new RecoverySignal();
+      const planned: number[] = [];
+      let failedAt = 0;
+      let took = -1;
+      let attempts = 0;
+      const result = await withRetry(
+        async () => {
+          attempts++;
+          if (attempts === 4) {
+            took = Date.now() - failedAt;
+            return 'ok';
+          }
+          failedAt = Date.now();
+          if (attempts < 3) throw unreachable();
+          setTimeout(() => recovery.recovered(), 50);
+          throw third;
+        },
+        policy,
+        { recovery, random: () => 0.999_999, onRetry: ({ delayMs }) => planned.push(delayMs) },
+      );
+      assert.equal(result, 'ok');
+      assert.deepEqual(planned, [200, 400, 800]);
+      return { planned: planned[2]!, took };
+    }
+
+    it('retries a request that got no answer once another request to the service succeeds, not after its backoff', async () => {
+      const { planned, took } = await thirdWait(unreachable());
+      // Woken 50 ms in, it goes at its minimum, the base delay (200 ms).
+      assert.ok(took >= 195 && took < planned - 200, `the retry came ${took} ms after the failure (backoff ${planned} ms)`);
+    });
+
+    it('keeps the backoff of a request the service answered (a 5xx): it asked for time', async () => {
+      const { planned, took } = await thirdWait(answered503());
+      assert.ok(took >= planned - 5, `the retry came ${took} ms after the failure (backoff ${planned} ms)`);
     });
   });
 

@@ -209,6 +209,33 @@ describe('sangam/call-log-dispatcher', () => {
     assert.equal(retries[1].kind === 'retrying' && /^E[A-Z]+$/.test(retries[1].reason), true, JSON.stringify(retries[1]));
   });
 
+  it('retries a batch that found the CRM unreachable as soon as another batch gets through, not after its backoff', async () => {
+    // Backoffs of 150-300, 300-600, then 600-1,200 ms; a retry woken by another batch's success waits 300 ms at least.
+    let failedAt = 0;
+    let sendOther: () => void = () => undefined;
+    const subject = dispatcher({
+      maxBatchSize: 1,
+      retry: { retries: 4, baseDelayMs: 300, maxDelayMs: 60_000, maxRetryAfterMs: 1_000 },
+      onActivity: (event) => {
+        if (event.kind !== 'retrying' || event.attempt !== 3) return;
+        failedAt = Date.now();
+        sendOther();
+      },
+    });
+    // The first msg's first three requests find no CRM: connections reset without an answer.
+    crm.failNext(3, { kind: 'drop' });
+    const other = new Promise<CallLogResult[]>((resolve, reject) => {
+      sendOther = () => void delivering(subject, 'main-ivr', [callRecord('1002')]).then(resolve, reject);
+    });
+    const first = await delivering(subject, 'main-ivr', [callRecord('1001')]);
+    const took = Date.now() - failedAt;
+    assert.deepEqual(first.map((result) => result.num), ['1001']);
+    assert.deepEqual((await other).map((result) => result.num), ['1002']);
+    assert.ok(took >= 295 && took < 550, `the fourth attempt came ${took} ms after the third failed (its backoff: 600-1,200 ms)`);
+    // Three that found no CRM, then one each.
+    assert.equal(crm.stats.callLogRequests, 5);
+  });
+
   it('journals records first and acknowledges them once the CRM stored them', async () => {
     const journal = new RecordingJournal();
     const subject = dispatcher({ journal });

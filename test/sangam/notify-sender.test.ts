@@ -9,6 +9,19 @@ import { SangamClient } from '../../src/sangam/sangam-client';
 const TOKEN = 'notify-token-8e3f0a6d21';
 const FAST_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 1_000 };
 const EVENT_TIME = Date.parse('2024-05-01T10:00:00Z');
+const CALL_RECORD = {
+  duration: '00:01:00',
+  enjay_lat_source_number: '9876543210',
+  date_start: '2024-05-01 15:30:00',
+  date_end: '2024-05-01 15:31:00',
+  mobile_call_detect_c: '0',
+  name: '9876543210',
+  enjay_lat_destination_number: '7890123456',
+  direction: 'Inbound',
+  call_status: 'Held',
+  logged_via: 'Calllog',
+  logged_by: 'IVR',
+};
 const BODY = JSON.stringify({ cli: '9876543210', event: 'TC', uniqueid: '1.1', time: '2024-05-01 15:30:00', nm: '', to: '7890123456' });
 
 describe('sangam/notify-sender', () => {
@@ -92,6 +105,29 @@ describe('sangam/notify-sender', () => {
     await assert.rejects(subject.send(BODY, 'main-ivr', EVENT_TIME), (error: unknown) => error instanceof RemoteError && error.statusCode === 503);
     assert.equal(crm.stats.notifyRequests, 2);
     assert.equal(retries.length, 1);
+  });
+
+  it('sends a pop-up that found the CRM unreachable again as soon as a call log of the same CRM gets through', async () => {
+    // Backoffs of 150-300, 300-600, then 600-1,200 ms; woken by the call log, a retry waits 300 ms at least.
+    let failedAt = 0;
+    let logged: Promise<unknown> = Promise.resolve();
+    const subject = new NotifySender({
+      client,
+      retry: { retries: 3, baseDelayMs: 300, maxDelayMs: 60_000, maxRetryAfterMs: 1_000 },
+      maxAgeSeconds: 0,
+      onRetry: ({ attempt }) => {
+        if (attempt !== 3) return;
+        failedAt = Date.now();
+        // A call log through the same client (the config's), 20 ms later.
+        logged = new Promise((resolve) => setTimeout(resolve, 20)).then(() => client.postCallLogs(JSON.stringify([CALL_RECORD]), 1, 'main-ivr'));
+      },
+    });
+    senders.push(subject);
+    crm.failNext(3, { kind: 'drop' });
+    await subject.send(BODY, 'main-ivr', Date.now());
+    const took = Date.now() - failedAt;
+    await logged;
+    assert.ok(took >= 295 && took < 550, `the fourth attempt came ${took} ms after the third failed (its backoff: 600-1,200 ms)`);
   });
 
   it('does not retry an event that is already too old', async () => {
