@@ -19,9 +19,11 @@ export type JournalPayload = ['H', number, number] | ['A', number, string, unkno
 /** `<crc32 hex8> <length> <payload>\n` */
 export function encodeLine(payload: string): Buffer {
   const payloadBytes = Buffer.byteLength(payload);
-  const line = allocateLine(payloadBytes);
-  line.payload.write(payload, 0, 'utf8');
-  return line.finish();
+  const line = Buffer.allocUnsafe(lineBytes(payloadBytes));
+  const start = lineHeadBytes(payloadBytes);
+  line.write(payload, start, 'utf8');
+  finishLine(line, 0, payloadBytes);
+  return line;
 }
 
 /**
@@ -29,19 +31,30 @@ export function encodeLine(payload: string): Buffer {
  * straight into the line's buffer: no joined string on the JS heap and no second copy.
  */
 export function encodeJsonTextAppend(firstId: number, key: string, items: readonly string[], payloadBytes = jsonTextAppendPayloadBytes(firstId, key, items)): Buffer {
-  const prefix = appendPrefix(firstId, key);
-  const line = allocateLine(payloadBytes);
-  const out = line.payload;
-  let offset = out.write(prefix, 0, 'utf8');
+  const line = Buffer.allocUnsafe(lineBytes(payloadBytes));
+  writeJsonTextAppend(line, 0, firstId, key, items, payloadBytes);
+  return line;
+}
+
+/**
+ * encodeJsonTextAppend's line written into `target` at `offset` (a group commit's buffer, reused
+ * from commit to commit: a burst's lines then cost no new memory each); returns its length.
+ */
+export function writeJsonTextAppend(target: Buffer, offset: number, firstId: number, key: string, items: readonly string[], payloadBytes: number): number {
+  const length = lineBytes(payloadBytes);
+  if (offset + length > target.length) throw new RangeError(`a journal line of ${length} bytes does not fit at ${offset} in ${target.length}`);
+  const start = offset + lineHeadBytes(payloadBytes);
+  let at = start + target.write(appendPrefix(firstId, key), start, 'utf8');
   for (let i = 0; i < items.length; i++) {
-    if (i > 0) out[offset++] = 0x2c; // ,
-    offset += out.write(items[i]!, offset, 'utf8');
+    if (i > 0) target[at++] = 0x2c; // ,
+    at += target.write(items[i]!, at, 'utf8');
   }
-  out[offset++] = 0x5d; // ]
-  out[offset++] = 0x5d;
+  target[at++] = 0x5d; // ]
+  target[at++] = 0x5d;
   // A wrong payloadBytes would journal a line that fails its own check: refuse instead.
-  if (offset !== payloadBytes) throw new RangeError(`journal line payload is ${offset} bytes, expected ${payloadBytes}`);
-  return line.finish();
+  if (at - start !== payloadBytes) throw new RangeError(`journal line payload is ${at - start} bytes, expected ${payloadBytes}`);
+  finishLine(target, offset, payloadBytes);
+  return length;
 }
 
 /**
@@ -70,19 +83,12 @@ function lineHeadBytes(payloadBytes: number): number {
   return 8 + 1 + String(payloadBytes).length + 1;
 }
 
-/** One buffer for a whole line: the caller fills `payload`, finish() writes checksum, length and newline. */
-function allocateLine(payloadBytes: number): { payload: Buffer; finish(): Buffer } {
-  const headBytes = lineHeadBytes(payloadBytes);
-  const line = Buffer.allocUnsafe(headBytes + payloadBytes + 1);
-  const payload = line.subarray(headBytes, headBytes + payloadBytes);
-  return {
-    payload,
-    finish() {
-      line.write(`${crc32(payload).toString(16).padStart(8, '0')} ${payloadBytes} `, 0, 'latin1');
-      line[line.length - 1] = 0x0a;
-      return line;
-    },
-  };
+/** Writes checksum, length and newline around the payload the line at `offset` holds already. */
+function finishLine(target: Buffer, offset: number, payloadBytes: number): void {
+  const start = offset + lineHeadBytes(payloadBytes);
+  const end = start + payloadBytes;
+  target.write(`${crc32(target.subarray(start, end)).toString(16).padStart(8, '0')} ${payloadBytes} `, offset, 'latin1');
+  target[end] = 0x0a;
 }
 
 /** The payload of a line (without its newline), or why the line is corrupt. */

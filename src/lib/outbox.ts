@@ -28,7 +28,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AbortedError, errorCode } from './errors';
-import { decodeLine, encodeJsonTextAppend, encodeLine, FORMAT_VERSION, HEADER_MAX_BYTES, JournalPayload, jsonTextAppendPayloadBytes, lineBytes } from './journal-line';
+import { decodeLine, encodeJsonTextAppend, encodeLine, FORMAT_VERSION, HEADER_MAX_BYTES, JournalPayload, jsonTextAppendPayloadBytes, lineBytes, writeJsonTextAppend } from './journal-line';
 import { acquireLock, releaseLock } from './lock-file';
 
 export { OutboxLockedError } from './lock-file';
@@ -49,6 +49,8 @@ const MAX_COMMIT_BYTES = 4 * 1024 * 1024;
 
 /** Compaction puts at most this many entries on one line, so no line gets huge. */
 const MAX_ITEMS_PER_COMPACTED_LINE = 1000;
+/** The writer's buffer is kept while it is idle only up to this size (see writeBuffer). */
+const KEPT_IDLE_BUFFER_BYTES = 64 * 1024;
 /** An emptied journal is restarted only past this size: not one rename + fsyncs per record. */
 const EMPTY_ROTATE_MIN_BYTES = 64 * 1024;
 /**
@@ -191,12 +193,6 @@ type WriteOp<T> =
   | { kind: 'ack'; bytes: number; line: Buffer; resolve: () => void; reject: (err: Error) => void }
   | { kind: 'task'; run: () => Promise<void> };
 
-/** An op's line, made now if its append left it to the commit (encodeJsonTextAppend checks it against the bytes counted). */
-function lineOf<T>(op: Exclude<WriteOp<T>, { kind: 'task' }>): Buffer {
-  if (op.kind === 'ack') return op.line;
-  if (op.line) return op.line;
-  return encodeJsonTextAppend(op.firstId, op.key, op.items as readonly unknown[] as readonly string[], op.payloadBytes);
-}
 
 interface Settings {
   paths: { dir: string; journal: string; temp: string; lock: string };
@@ -211,6 +207,13 @@ export class Outbox<T> {
   private readonly entries = new Map<number, StoredEntry<T>>();
   private readonly queue: WriteOp<T>[] = [];
   private writerRunning = false;
+  /**
+   * The last group commit's buffer, which the next commit writes its lines into when it fits: in a
+   * burst each commit's lines (megabytes) would otherwise be new memory that only a full garbage
+   * collection gives back. At most MAX_COMMIT_BYTES is kept while the writer is busy, and
+   * KEPT_IDLE_BUFFER_BYTES once it is idle.
+   */
+  private commitBuffer: Buffer | undefined;
   private nextId = 1;
   /** Length of the journal file: everything before it is written (and synced in 'fsync' mode). */
   private fileBytes = 0;
@@ -461,6 +464,8 @@ export class Outbox<T> {
       }
     } finally {
       this.writerRunning = false;
+      // A burst's buffer is not kept once the writer has nothing to do: an idle outbox holds 64 KiB at most.
+      if (this.commitBuffer && this.commitBuffer.length > KEPT_IDLE_BUFFER_BYTES) this.commitBuffer = undefined;
     }
   }
 
@@ -479,21 +484,20 @@ export class Outbox<T> {
     }
     // Lines left to the commit are made only if the disk takes the batch; a failure to make one
     // (out of memory) refuses the batch like a failed write, so no append is left unanswered.
-    let lines: Buffer[] = [];
+    let commit: Buffer | undefined;
     if (!error) {
       try {
-        lines = this.unwrittenAcks.concat(batch.map(lineOf));
+        commit = this.commitOf(batch);
       } catch (err) {
         error = asError(err);
       }
     }
     const start = this.fileBytes;
-    let total = 0;
-    for (const line of lines) total += line.length;
-    if (!error && lines.length > 0) {
+    const total = commit?.length ?? 0;
+    if (!error && commit && total > 0) {
       let written = false;
       try {
-        await writeAll(this.fh, lines, start);
+        await writeAll(this.fh, [commit], start);
         written = true;
         if (this.syncOnWrite) await this.fh.datasync();
       } catch (err) {
@@ -534,6 +538,40 @@ export class Outbox<T> {
       this.addEntries(op.firstId, op.key, op.items, op.bytes);
       op.resolve(op.items.map((_, i) => op.firstId + i));
     }
+  }
+
+  /**
+   * The acknowledgements a failed write left unwritten and the batch's lines, in order, as one
+   * buffer: the kept one when they fit in it. Append lines left to the commit are written straight
+   * into it (writeJsonTextAppend checks each against the bytes counted at append).
+   */
+  private commitOf(batch: readonly Exclude<WriteOp<T>, { kind: 'task' }>[]): Buffer {
+    let total = 0;
+    for (const line of this.unwrittenAcks) total += line.length;
+    for (const op of batch) total += op.bytes;
+    const buffer = this.writeBuffer(total);
+    let at = 0;
+    for (const line of this.unwrittenAcks) at += line.copy(buffer, at);
+    for (const op of batch) {
+      if (op.kind === 'ack') at += op.line.copy(buffer, at);
+      else if (op.line) at += op.line.copy(buffer, at);
+      else at += writeJsonTextAppend(buffer, at, op.firstId, op.key, op.items as readonly unknown[] as readonly string[], op.payloadBytes);
+    }
+    if (at !== total) throw new RangeError(`a group commit of ${at} bytes, ${total} counted`);
+    return buffer.subarray(0, total);
+  }
+
+  /**
+   * The writer's buffer for lines (group commits, compaction), at least `bytes` long: the kept one
+   * when it is big enough. Only the writer uses it, one commit or compaction at a time.
+   */
+  private writeBuffer(bytes: number): Buffer {
+    const kept = this.commitBuffer;
+    if (kept && kept.length >= bytes) return kept;
+    // Rounded up, so that the next commits of a burst, a little bigger or smaller, fit too.
+    const buffer = Buffer.allocUnsafe(bytes <= 4096 ? bytes : Math.ceil(bytes / 65_536) * 65_536);
+    this.commitBuffer = buffer.length <= MAX_COMMIT_BYTES ? buffer : undefined;
+    return buffer;
   }
 
   /** Tells onProblem when group commits start failing, and when one succeeds again: once each. */
@@ -661,37 +699,56 @@ export class Outbox<T> {
    */
   private async rewrite(keep: readonly StoredEntry<T>[]): Promise<void> {
     const fh = await this.openFile(this.paths.temp, 'w+', 0o600);
-    const newShares = new Map<StoredEntry<T>, number>();
+    /** Each kept entry's share of its new line, by its index in `keep`: set on the entries once the new journal is in place. */
+    const newShares = new Array<number>(keep.length);
     let length = 0;
     try {
-      const chunk: Buffer[] = [];
-      let chunkBytes = 0;
-      const push = async (line: Buffer): Promise<void> => {
-        chunk.push(line);
-        chunkBytes += line.length;
-        if (chunkBytes < WRITE_CHUNK_BYTES) return;
-        await writeAll(fh, chunk.splice(0), length);
-        length += chunkBytes;
-        chunkBytes = 0;
+      // Lines are written into one buffer of about WRITE_CHUNK_BYTES, written out whenever the next
+      // line would not fit: compacting 100,000 entries then makes no new memory per line.
+      const chunk = this.writeBuffer(WRITE_CHUNK_BYTES);
+      let used = 0;
+      const flush = async (): Promise<void> => {
+        if (used === 0) return;
+        await writeAll(fh, [chunk.subarray(0, used)], length);
+        length += used;
+        used = 0;
       };
-      await push(encodeLine(JSON.stringify(['H', FORMAT_VERSION, this.nextId])));
+      const put = async (bytes: number, write: (target: Buffer, offset: number) => number): Promise<void> => {
+        if (used + bytes > chunk.length) await flush();
+        if (bytes > chunk.length) {
+          // A line bigger than the chunk (records of hundreds of KB): a buffer of its own.
+          const own = Buffer.allocUnsafe(bytes);
+          write(own, 0);
+          await writeAll(fh, [own], length);
+          length += bytes;
+          return;
+        }
+        used += write(chunk, used);
+      };
+      const copy = (line: Buffer) => (target: Buffer, offset: number) => line.copy(target, offset);
+      const header = encodeLine(JSON.stringify(['H', FORMAT_VERSION, this.nextId]));
+      await put(header.length, copy(header));
       for (let i = 0; i < keep.length; ) {
         // One line per run of consecutive ids under one key: the line format needs consecutive ids.
         let j = i + 1;
         while (j < keep.length && j - i < MAX_ITEMS_PER_COMPACTED_LINE && keep[j]!.key === keep[i]!.key && keep[j]!.id === keep[j - 1]!.id + 1) j++;
         const run = keep.slice(i, j);
-        const line = this.itemsAreJsonText
-          ? encodeJsonTextAppend(run[0]!.id, run[0]!.key, run.map((e) => e.item as unknown as string))
-          : encodeLine(JSON.stringify(['A', run[0]!.id, run[0]!.key, run.map((e) => e.item)]));
-        const share = Math.floor(line.length / run.length);
-        run.forEach((entry, k) => newShares.set(entry, k === 0 ? line.length - share * (run.length - 1) : share));
-        await push(line);
+        let lineLength: number;
+        if (this.itemsAreJsonText) {
+          const texts = run.map((e) => e.item as unknown as string);
+          const payloadBytes = jsonTextAppendPayloadBytes(run[0]!.id, run[0]!.key, texts);
+          lineLength = lineBytes(payloadBytes);
+          await put(lineLength, (target, offset) => writeJsonTextAppend(target, offset, run[0]!.id, run[0]!.key, texts, payloadBytes));
+        } else {
+          const line = encodeLine(JSON.stringify(['A', run[0]!.id, run[0]!.key, run.map((e) => e.item)]));
+          lineLength = line.length;
+          await put(lineLength, copy(line));
+        }
+        const share = Math.floor(lineLength / run.length);
+        for (let k = 0; k < run.length; k++) newShares[i + k] = k === 0 ? lineLength - share * (run.length - 1) : share;
         i = j;
       }
-      if (chunkBytes > 0) {
-        await writeAll(fh, chunk, length);
-        length += chunkBytes;
-      }
+      await flush();
       // Always synced, even in 'write' mode: a rename of unsynced data can leave an empty journal after power loss.
       await fh.datasync();
       await fsp.rename(this.paths.temp, this.paths.journal);
@@ -709,11 +766,9 @@ export class Outbox<T> {
     this.unwrittenAcks = [];
     // Entries acknowledged while this ran were written but are gone from `entries`: they count as dead.
     if (keep.length === 0) this.entries.clear();
+    for (let i = 0; i < keep.length; i++) keep[i]!.bytes = newShares[i]!;
     this.liveBytes = 0;
-    for (const entry of this.entries.values()) {
-      entry.bytes = newShares.get(entry) ?? entry.bytes;
-      this.liveBytes += entry.bytes;
-    }
+    for (const entry of this.entries.values()) this.liveBytes += entry.bytes;
     this.compactRetryAtDeadBytes = 0;
     await old.close().catch(() => undefined);
     // The rename is done: old or new journal, either is whole, so a failed directory sync changes nothing here.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { crc32, crc32Table, decodeLine, encodeJsonTextAppend, encodeLine } from '../../src/lib/journal-line';
+import { crc32, crc32Table, decodeLine, encodeJsonTextAppend, encodeLine, jsonTextAppendPayloadBytes, writeJsonTextAppend } from '../../src/lib/journal-line';
 
 /** A line as the journal holds it, without its newline: what the reader hands to decodeLine. */
 const body = (line: Buffer) => line.subarray(0, line.length - 1);
@@ -32,6 +32,18 @@ describe('lib/journal-line', () => {
     assert.deepEqual(line, encodeLine(`["A",3,${JSON.stringify('ivr "x"')},[${texts.join(',')}]]`));
     assert.deepEqual(decodeLine(body(line)), ['A', 3, 'ivr "x"', texts.map((text) => JSON.parse(text) as unknown)]);
     assert.throws(() => encodeJsonTextAppend(1, 'k', [{} as unknown as string]), TypeError);
+  });
+
+  it('writes an append line into a buffer at an offset as encodeJsonTextAppend makes it, leaving the bytes around it alone', () => {
+    const texts = ['{"name":"रवि","n":1}', '7'];
+    const line = encodeJsonTextAppend(9, 'k', texts);
+    const target = Buffer.alloc(line.length + 20, 0x2a);
+    assert.equal(writeJsonTextAppend(target, 7, 9, 'k', texts, jsonTextAppendPayloadBytes(9, 'k', texts)), line.length);
+    assert.deepEqual(target.subarray(7, 7 + line.length), line);
+    assert.deepEqual([...target.subarray(0, 7), ...target.subarray(7 + line.length)], new Array<number>(20).fill(0x2a));
+    // One that does not fit, or whose counted size is wrong, is refused rather than written torn.
+    assert.throws(() => writeJsonTextAppend(Buffer.alloc(line.length), 1, 9, 'k', texts, jsonTextAppendPayloadBytes(9, 'k', texts)), RangeError);
+    assert.throws(() => writeJsonTextAppend(Buffer.alloc(100), 0, 9, 'k', texts, jsonTextAppendPayloadBytes(9, 'k', texts) - 1), RangeError);
   });
 
   it('tells why a line is corrupt', () => {

@@ -289,6 +289,30 @@ describe('lib/outbox', () => {
       );
     });
 
+    it('compacts entries whose line is bigger than its write buffer between small ones, every entry intact', async () => {
+      const options = { itemsAreJsonText: true, maxBytes: 16 * 1024 * 1024 };
+      const outbox = await open<string>(options);
+      const small = await outbox.append('a', ['{"n":1}', '{"n":2}']);
+      // Three consecutive records of 1.7 MB under one key: one compacted line of 5.1 MB, more than
+      // the writer's buffer can be (it keeps at most 4 MiB).
+      const big = Array.from({ length: 3 }, (_, i) => JSON.stringify({ n: i, pad: String(i).repeat(1_700_000) }));
+      const bigIds = await outbox.append('b', big);
+      const after = await outbox.append('c', ['{"n":3}']);
+      // 6 MB acknowledged: more dead than live, and over the 1 MiB a compaction waits for.
+      for (let i = 0; i < 60; i++) await outbox.ack(await outbox.append('f', [JSON.stringify({ pad: 'x'.repeat(100 * 1024) })]));
+      await outbox.append('c', ['{"n":4}']);
+      // 11.2 MB were appended: a smaller journal was compacted, and each compaction rewrote the big line.
+      const size = fs.statSync(journalPath()).size;
+      assert.ok(size < 9_000_000, `compacted to ${size} bytes`);
+      await outbox.close();
+      const reopened = await open<string>(options);
+      assert.deepEqual(
+        reopened.pending().map((entry) => [entry.key, entry.item]),
+        [['a', '{"n":1}'], ['a', '{"n":2}'], ...big.map((text) => ['b', text]), ['c', '{"n":3}'], ['c', '{"n":4}']],
+      );
+      assert.deepEqual(ids(reopened).slice(0, 6), [...small, ...bigIds, ...after]);
+    });
+
     it('starts an empty journal once everything is acknowledged', async () => {
       const outbox = await open();
       const got: number[] = [];
