@@ -103,14 +103,22 @@ export interface OpenSubmission<Result> {
  * thousands are outstanding at once, and each promise, closure and array here is GC work.
  */
 interface Submission<Result> extends OpenSubmission<Result> {
-  /** Made when the first result arrives: a msg waiting for the CRM (thousands while it is down) holds no empty array. */
+  /**
+   * Made when the first result arrives, and only for more than one record: a msg waiting for the
+   * CRM (thousands while it is down) holds no empty array, and a one-record msg none at all (see `only`).
+   */
   results: Result[] | undefined;
+  /**
+   * The result of a one-record submission. An array made for it when the CRM answers would be new
+   * memory held by an old object, which the young generation's collections keep (and promote)
+   * until a full collection, even after the msg went on: 48 bytes a msg in a drain.
+   */
+  only: Result | undefined;
+  /** Records not answered yet: the submission is settled at 0. */
   remaining: number;
   total: number;
   /** The records that were not delivered; made on the first failure only. */
   failures: RecordFailure[] | undefined;
-  delivered: number;
-  settled: boolean;
   callback: SubmissionCallback<Result, unknown>;
   /** Handed back to the callback: stored next to it, so its type matches. */
   context: unknown;
@@ -212,11 +220,10 @@ export class CallLogBatcher<Result> {
   open<C>(total: number, callback: SubmissionCallback<Result, C>, context: C): OpenSubmission<Result> {
     const submission: Submission<Result> = {
       results: undefined,
+      only: undefined,
       remaining: total,
       total,
       failures: undefined,
-      delivered: 0,
-      settled: total === 0,
       // The context is stored next to its own callback: the widening loses no safety.
       callback: callback as SubmissionCallback<Result, unknown>,
       context,
@@ -231,7 +238,7 @@ export class CallLogBatcher<Result> {
     const submission = opened as Submission<Result>;
     if (submission.total !== records.length) throw new RangeError(`a submission of ${submission.total} record(s) was given ${records.length}`);
     this.order.push(submission);
-    if (submission.settled) {
+    if (submission.remaining === 0) {
       this.handBack();
       return;
     }
@@ -269,7 +276,7 @@ export class CallLogBatcher<Result> {
       for (const { record, submission, index } of queue.take(queue.length)) {
         taken.push(record);
         (submission.failures ??= []).push({ index, error });
-        if (--submission.remaining === 0) submission.settled = true;
+        submission.remaining--;
       }
     }
     this.queues.clear();
@@ -348,10 +355,8 @@ export class CallLogBatcher<Result> {
           if (this.spareBodies.length < this.options.concurrency) this.spareBodies.push(whole);
           for (let i = 0; i < items.length; i++) {
             const { submission, index } = items[i];
-            (submission.results ??= new Array<Result>(submission.total))[index] = results[i];
-            submission.delivered++;
+            setResult(submission, index, results[i]!);
             submission.remaining--;
-            if (submission.remaining === 0) submission.settled = true;
           }
         },
         (error: unknown) => {
@@ -361,13 +366,11 @@ export class CallLogBatcher<Result> {
             const { submission, index } = items[i];
             const recordError = mixed ? mixed.errors[i] : failure;
             if (mixed && recordError === undefined) {
-              (submission.results ??= new Array<Result>(submission.total))[index] = mixed.results[i] as Result;
-              submission.delivered++;
+              setResult(submission, index, mixed.results[i] as Result);
             } else {
               (submission.failures ??= []).push({ index, error: recordError ?? failure });
             }
             submission.remaining--;
-            if (submission.remaining === 0) submission.settled = true;
           }
         },
       )
@@ -405,7 +408,7 @@ export class CallLogBatcher<Result> {
   private handBack(): void {
     while (this.orderHead < this.order.length) {
       const submission = this.order[this.orderHead];
-      if (!submission?.settled) break;
+      if (!submission || submission.remaining > 0) break;
       this.order[this.orderHead++] = undefined;
       // A callback that throws must not stop the others from being told.
       try {
@@ -413,11 +416,12 @@ export class CallLogBatcher<Result> {
         if (failures) {
           // Batches of one submission may be answered in any order: name its records in index order.
           failures.sort((a, b) => a.index - b.index);
-          const failure = new BatchFailure(failures[0].error, submission.delivered, submission.total, failures);
+          const delivered = submission.total - failures.length;
+          const failure = new BatchFailure(failures[0].error, delivered, submission.total, failures);
           const reported = this.options.describeFailure ? this.options.describeFailure(failure) : failure;
-          submission.callback(reported, submission.results ?? new Array<Result>(submission.total), submission.context);
+          submission.callback(reported, resultsOf(submission), submission.context);
         } else {
-          submission.callback(undefined, submission.results ?? [], submission.context);
+          submission.callback(undefined, resultsOf(submission), submission.context);
         }
       } catch (error) {
         queueMicrotask(() => {
@@ -433,6 +437,17 @@ export class CallLogBatcher<Result> {
       this.orderHead = 0;
     }
   }
+}
+
+function setResult<Result>(submission: Submission<Result>, index: number, result: Result): void {
+  if (submission.total === 1) submission.only = result;
+  else (submission.results ??= new Array<Result>(submission.total))[index] = result;
+}
+
+/** A settled submission's results in record order; a record that was not delivered has none. */
+function resultsOf<Result>(submission: Submission<Result>): Result[] {
+  if (submission.total === 1) return submission.only === undefined ? new Array<Result>(1) : [submission.only];
+  return submission.results ?? new Array<Result>(submission.total);
 }
 
 /** What a record adds to a request body: its UTF-8 bytes (the bound is on bytes sent) and a comma. */
