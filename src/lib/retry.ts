@@ -81,16 +81,23 @@ export async function withRetry<T>(
       const retryable = hooks.isRetryable ? hooks.isRetryable(error, delayMs) : error.retryable;
       if (!retryable) throw error;
       hooks.onRetry?.({ attempt: attemptNumber, delayMs, error });
-      // Only a failure without an answer waits for the service to come back: an answer (a 5xx, a
-      // 429, a Retry-After) says it is up and wants the backoff kept, which the successes of
-      // other requests would cut short.
-      if (hooks.recovery && error.statusCode === undefined && error.retryAfterMs === undefined) {
+      if (hooks.recovery && foundNoService(error)) {
         await hooks.recovery.wait(delayMs, Math.min(delayMs, policy.baseDelayMs), hooks.signal);
       } else {
         await sleep(delayMs, hooks.signal);
       }
     }
   }
+}
+
+/**
+ * A failure that found no service to answer (refused, reset, unreachable): its retry may go as soon
+ * as the service answers someone else. An answer (a 5xx, a 429, a Retry-After) says it is up and
+ * wants the backoff kept, and so may a time-out (a service too busy to answer in time): the
+ * successes of other requests must not cut those short.
+ */
+function foundNoService(error: RemoteError): boolean {
+  return error.statusCode === undefined && error.retryAfterMs === undefined && error.code !== 'ETIMEDOUT';
 }
 
 /** setTimeout as a promise that an AbortSignal can cut short (rejecting with AbortedError). */
