@@ -159,7 +159,15 @@ export async function postOnce(request: PostRequest): Promise<RawResponse> {
       agent: request.url.startsWith('https:') ? { https: request.agents.https } : { http: request.agents.http },
       signal: request.signal,
     });
-    return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    const answer: RawResponse = { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    // got's objects for a request live as long as the request, so by now they have often been
+    // moved to the old generation: the body text and raw bytes they were given at the end would
+    // then stay in memory until a full collection, though nothing reads them after this. In a
+    // drain of 100,000 call logs that was 14 MB of text and 14 MB of buffers.
+    const read: { body?: string; rawBody?: Buffer } = response;
+    read.body = undefined;
+    read.rawBody = undefined;
+    return answer;
   } catch (error) {
     throw toRemoteError(error, request);
   }
