@@ -193,7 +193,6 @@ type WriteOp<T> =
   | { kind: 'ack'; bytes: number; line: Buffer; resolve: () => void; reject: (err: Error) => void }
   | { kind: 'task'; run: () => Promise<void> };
 
-
 interface Settings {
   paths: { dir: string; journal: string; temp: string; lock: string };
   limits: { maxEntries: number; maxBytes: number };
