@@ -207,12 +207,12 @@ export class Outbox<T> {
   private readonly queue: WriteOp<T>[] = [];
   private writerRunning = false;
   /**
-   * The last group commit's buffer, which the next commit writes its lines into when it fits: in a
+   * The writer's last buffer (a group commit's or a compaction's), which the next one writes its lines into when it fits: in a
    * burst each commit's lines (megabytes) would otherwise be new memory that only a full garbage
    * collection gives back. At most MAX_COMMIT_BYTES is kept while the writer is busy, and
    * KEPT_IDLE_BUFFER_BYTES once it is idle.
    */
-  private commitBuffer: Buffer | undefined;
+  private writerBuffer: Buffer | undefined;
   private nextId = 1;
   /** Length of the journal file: everything before it is written (and synced in 'fsync' mode). */
   private fileBytes = 0;
@@ -464,7 +464,7 @@ export class Outbox<T> {
     } finally {
       this.writerRunning = false;
       // A burst's buffer is not kept once the writer has nothing to do: an idle outbox holds 64 KiB at most.
-      if (this.commitBuffer && this.commitBuffer.length > KEPT_IDLE_BUFFER_BYTES) this.commitBuffer = undefined;
+      if (this.writerBuffer && this.writerBuffer.length > KEPT_IDLE_BUFFER_BYTES) this.writerBuffer = undefined;
     }
   }
 
@@ -562,14 +562,15 @@ export class Outbox<T> {
 
   /**
    * The writer's buffer for lines (group commits, compaction), at least `bytes` long: the kept one
-   * when it is big enough. Only the writer uses it, one commit or compaction at a time.
+   * when it is big enough. One commit or compaction uses it at a time: the writer runs them in turn,
+   * and the rewrite a journal may get while it is opened runs before the writer starts.
    */
   private writeBuffer(bytes: number): Buffer {
-    const kept = this.commitBuffer;
+    const kept = this.writerBuffer;
     if (kept && kept.length >= bytes) return kept;
     // Rounded up, so that the next commits of a burst, a little bigger or smaller, fit too.
     const buffer = Buffer.allocUnsafe(bytes <= 4096 ? bytes : Math.ceil(bytes / 65_536) * 65_536);
-    this.commitBuffer = buffer.length <= MAX_COMMIT_BYTES ? buffer : undefined;
+    this.writerBuffer = buffer.length <= MAX_COMMIT_BYTES ? buffer : undefined;
     return buffer;
   }
 

@@ -175,7 +175,7 @@ export class RecoverySignal {
     }
   }
 
-  /** Waits in progress (for tests and status). */
+  /** Waits in progress (the tests read it to see that a wait is forgotten once it ends). */
   get waiting(): number {
     return this.waiters.size;
   }

@@ -4,24 +4,13 @@ import { AbortedError, RemoteError } from '../../src/lib/errors';
 import { KeepAliveAgents, createKeepAliveAgents } from '../../src/lib/http';
 import { RetryPolicy } from '../../src/lib/retry';
 import { NotifySender, NotifySenderOptions } from '../../src/sangam/notify-sender';
+import { normaliseCallLogPayload } from '../../src/sangam/call-record';
 import { SangamClient } from '../../src/sangam/sangam-client';
+import { RECORD } from '../support/call-record';
 
 const TOKEN = 'notify-token-8e3f0a6d21';
 const FAST_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 1_000 };
 const EVENT_TIME = Date.parse('2024-05-01T10:00:00Z');
-const CALL_RECORD = {
-  duration: '00:01:00',
-  enjay_lat_source_number: '9876543210',
-  date_start: '2024-05-01 15:30:00',
-  date_end: '2024-05-01 15:31:00',
-  mobile_call_detect_c: '0',
-  name: '9876543210',
-  enjay_lat_destination_number: '7890123456',
-  direction: 'Inbound',
-  call_status: 'Held',
-  logged_via: 'Calllog',
-  logged_by: 'IVR',
-};
 const BODY = JSON.stringify({ cli: '9876543210', event: 'TC', uniqueid: '1.1', time: '2024-05-01 15:30:00', nm: '', to: '7890123456' });
 
 describe('sangam/notify-sender', () => {
@@ -119,7 +108,7 @@ describe('sangam/notify-sender', () => {
         if (attempt !== 3) return;
         failedAt = Date.now();
         // A call log through the same client (the config's), 20 ms later.
-        logged = new Promise((resolve) => setTimeout(resolve, 20)).then(() => client.postCallLogs(JSON.stringify([CALL_RECORD]), 1, 'main-ivr'));
+        logged = new Promise((resolve) => setTimeout(resolve, 20)).then(() => client.postCallLogs(JSON.stringify(normaliseCallLogPayload(RECORD, { timeZone: 'Asia/Kolkata' }).records), 1, 'main-ivr'));
       },
     });
     senders.push(subject);

@@ -1,6 +1,7 @@
 /**
  * A plain inbound call record (the payload sangam-call-log logs as it is): the tests of the
- * durable outbox, quiet stop and secrets send copies of it, each with its own call_ref.
+ * durable outbox, quiet stop and secrets send copies of it, each with its own call_ref, and the
+ * notify sender's test logs it to show a call log waking a pop-up's retry.
  */
 export const RECORD = {
   direction: 'Inbound',
