@@ -6,12 +6,12 @@
  *            one node of each type (sangam-config, sangam-call-log between the http nodes,
  *            sangam-notify, exotel-config, exotel-click2call) with the editor's defaults.
  * Each run: start-up time (spawn -> Node-RED's "Started flows" line), RSS when idle (the median of
- * samples taken after the process settled; no forced GC), then RSS and the JS heap in use right
- * after full collections (bench/gc-probe.ts, preloaded into both variants), then `callLogs` POSTs
- * to the http in node (one record each; the SangamCRM stand-in stores them) and RSS again once
- * settled. The medians of the runs of each variant are compared.
+ * samples taken after the process settled and V8's memory reducer ran; no forced GC), then RSS and
+ * the JS heap in use right after full collections (bench/gc-probe.ts, preloaded into both
+ * variants), then `callLogs` POSTs to the http in node (one record each; the SangamCRM stand-in
+ * stores them) and RSS again once settled. The medians of the runs of each variant are compared.
  *
- *   node .build/bench/footprint.js [--repetitions 3] [--settle 80000] [--sample 5000] [--call-logs 2000]
+ *   node .build/bench/footprint.js [--repetitions 3] [--settle 80000] [--reducer-wait 90000] [--sample 5000] [--call-logs 2000]
  *     [--variants without,with,installed] [--trace] [--package <dir>]
  * (`installed`: the package installed, no node of it deployed: tells module loading from per-node cost;
  * --package: install another build, e.g. an older commit's, for a before/after comparison.)
@@ -37,6 +37,11 @@ export interface FootprintOptions {
   repetitions: number;
   /** How long a process settles after "Started flows" (and after the call logs) before RSS is sampled. */
   settleMs: number;
+  /**
+   * How much longer than settleMs the idle sample may wait for V8's memory reducer: a full
+   * collection at least REDUCER_AFTER_MS after the process went idle, then GC_QUIET_MS without one.
+   */
+  reducerWaitMs: number;
   /** How long RSS is sampled (every 250 ms); the median sample counts. */
   sampleMs: number;
   /** Call logs POSTed after the idle sample (0: none). */
@@ -51,11 +56,14 @@ export interface FootprintOptions {
 /**
  * Settling: 20-65 s after start (on this 2-core machine) V8's memory reducer collects and RSS drops
  * by about 20 MB, in either variant; an idle Node-RED spends its life after that, so samples are
- * taken after it.
+ * taken after it. Most processes had collected by 80 s, but now and then one had not (two of three
+ * in one run: 107-109 MB idle, against 82-89 MB): so after 80 s the idle sample also waits, up to
+ * `reducerWaitMs` more, until the process has run a full collection since it went idle.
  */
 export const FOOTPRINT_DEFAULTS: FootprintOptions = {
   repetitions: 3,
   settleMs: 80_000,
+  reducerWaitMs: 90_000,
   sampleMs: 5_000,
   callLogs: 2_000,
   variants: ['without', 'with'],
@@ -191,23 +199,53 @@ function spread(values: ReadonlyArray<number>, digits: number): { median: number
   return { median: round(median(values), digits), min: round(Math.min(...values), digits), max: round(Math.max(...values), digits) };
 }
 
-/** Has the process's gc-probe collect, and returns what it answers. */
-function collectGarbage(proc: ChildProcess, output: () => string): Promise<{ rssMb: number; heapUsedMb: number }> {
+/** A full collection this long after the process went idle is the memory reducer's (not start-up's or the call logs'). */
+const REDUCER_AFTER_MS = 10_000;
+/** And this long without another: the reducer's rounds are over. */
+const GC_QUIET_MS = 10_000;
+
+/** Sends the process's gc-probe `request` and resolves with the `field` of its answer. */
+function askProbe<T>(proc: ChildProcess, request: 'gc-probe' | 'gc-last', field: 'gcProbe' | 'gcLast', output: () => string): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.off('message', onMessage);
-      reject(new Error(`node-red (pid ${String(proc.pid)}) gave no gc-probe figures within 10 s:\n${output().slice(-2000)}`));
+      reject(new Error(`node-red (pid ${String(proc.pid)}) gave no ${request} answer within 10 s:\n${output().slice(-2000)}`));
     }, 10_000);
     const onMessage = (message: unknown): void => {
-      const figures = (message as { gcProbe?: { rssMb: number; heapUsedMb: number } } | null)?.gcProbe;
-      if (!figures) return;
+      const figures = (message as Record<string, T | undefined> | null)?.[field];
+      if (figures === undefined) return;
       clearTimeout(timer);
       proc.off('message', onMessage);
       resolve(figures);
     };
     proc.on('message', onMessage);
-    proc.send('gc-probe');
+    proc.send(request);
   });
+}
+
+/** Has the process's gc-probe collect, and returns what it answers. */
+function collectGarbage(proc: ChildProcess, output: () => string): Promise<{ rssMb: number; heapUsedMb: number }> {
+  return askProbe(proc, 'gc-probe', 'gcProbe', output);
+}
+
+/**
+ * Waits until the process ran a full collection at least REDUCER_AFTER_MS after `idleSince` (this
+ * process's performance.now()) and none for GC_QUIET_MS since, or until `deadline`; says which.
+ */
+async function memoryReducerRan(proc: ChildProcess, idleSince: number, deadline: number, output: () => string): Promise<string> {
+  for (;;) {
+    const last = await askProbe<{ majorGcs: number; msAgo: number | null }>(proc, 'gc-last', 'gcLast', output);
+    const now = performance.now();
+    const at = last.msAgo === null ? Number.NEGATIVE_INFINITY : now - last.msAgo;
+    const seconds = (ms: number): string => `${round(ms / 1000, 1)} s`;
+    if (at >= idleSince + REDUCER_AFTER_MS && now - at >= GC_QUIET_MS) {
+      return `last full collection ${seconds(at - idleSince)} after going idle (${last.majorGcs} in all)`;
+    }
+    if (now >= deadline) {
+      return `no full collection once idle within ${seconds(deadline - idleSince)} (last ${last.msAgo === null ? 'never' : `${seconds(at - idleSince)} after going idle`}): sampled anyway`;
+    }
+    await sleep(1_000);
+  }
 }
 
 /** One node-red process of one variant, from spawn to stop. */
@@ -263,8 +301,13 @@ async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: st
     }
     const pid = proc.pid!;
 
-    const sampleRss = async (what: string): Promise<{ rss: number; anon: number }> => {
+    const sampleRss = async (what: string, waitForReducer: boolean): Promise<{ rss: number; anon: number }> => {
+      const idleSince = performance.now();
       await sleep(options.settleMs);
+      if (waitForReducer) {
+        const settled = await memoryReducerRan(proc, idleSince, idleSince + options.settleMs + options.reducerWaitMs, () => output);
+        if (options.trace || settled.includes('sampled anyway')) log(`    ${variant} ${what}: ${settled}`);
+      }
       const rss: number[] = [];
       const anon: number[] = [];
       for (let elapsed = 0; elapsed < options.sampleMs; elapsed += 250) {
@@ -277,7 +320,7 @@ async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: st
       if (options.trace) log(`    ${variant} ${what}: RSS samples ${rss.map((value) => value.toFixed(1)).join(' ')} (file-backed ${readRss(pid)?.file.toFixed(1)})`);
       return { rss: median(rss), anon: median(anon) };
     };
-    const idle = await sampleRss('idle');
+    const idle = await sampleRss('idle', true);
     const afterGc = await collectGarbage(proc, () => output);
 
     let afterCallLogsRssMb: number | null = null;
@@ -307,7 +350,8 @@ async function runOnce(variant: FootprintVariant, crm: StandInProcess, token: st
       // As a PBX's CDR posts come: a few at a time.
       await Promise.all(Array.from({ length: 8 }, () => worker()));
       callLogsSeconds = round((performance.now() - began) / 1000, 2);
-      afterCallLogsRssMb = round((await sampleRss(`after ${options.callLogs} call logs`)).rss, 1);
+      // Not a target, and the reducer need not run again after them (seen: none within 170 s).
+      afterCallLogsRssMb = round((await sampleRss(`after ${options.callLogs} call logs`, false)).rss, 1);
     }
     return {
       variant,
@@ -500,6 +544,9 @@ export function parseFootprintOptions(argv: ReadonlyArray<string>): FootprintOpt
       case '--sample':
         options.sampleMs = whole(value(), 250);
         break;
+      case '--reducer-wait':
+        options.reducerWaitMs = whole(value(), 0);
+        break;
       case '--call-logs':
         options.callLogs = whole(value(), 0);
         break;
@@ -526,7 +573,7 @@ export function parseFootprintOptions(argv: ReadonlyArray<string>): FootprintOpt
 
 if (require.main === module) {
   const options = parseFootprintOptions(process.argv.slice(2));
-  process.stdout.write(`footprint: ${options.variants.join(' / ')}, ${options.repetitions} run(s) each, settle ${options.settleMs} ms, sample ${options.sampleMs} ms; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs\n`);
+  process.stdout.write(`footprint: ${options.variants.join(' / ')}, ${options.repetitions} run(s) each, settle ${options.settleMs} ms (+ up to ${options.reducerWaitMs} ms for the memory reducer), sample ${options.sampleMs} ms; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs\n`);
   measureFootprint(options).then(
     (result) => {
       process.stdout.write(`\n${footprintTable(result)}\n\n`);
