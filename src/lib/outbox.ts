@@ -482,13 +482,14 @@ export class Outbox<T> {
       batch = batch.filter((op) => op.kind === 'append');
     }
     // Lines left to the commit are made only if the disk takes the batch; a failure to make one
-    // (out of memory) refuses the batch like a failed write, so no append is left unanswered.
+    // (out of memory) refuses the batch as a failed write, so no append is left unanswered and
+    // each says that its records are not kept.
     let commit: Buffer | undefined;
     if (!error) {
       try {
         commit = this.commitOf(batch);
       } catch (err) {
-        error = asError(err);
+        error = new OutboxWriteError(this.paths.journal, err, 'its lines could not be made: ');
       }
     }
     const start = this.fileBytes;

@@ -567,6 +567,45 @@ describe('lib/outbox', () => {
       assert.deepEqual((await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 * 1024 })).pending().map((entry) => entry.item), texts);
     });
 
+    it('refuses the appends of a commit whose buffer cannot be had (out of memory) as not kept, journals none of it, and takes the next ones', async () => {
+      const problems: OutboxProblem[] = [];
+      const outbox = await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 * 1024, onProblem: (problem) => problems.push(problem) });
+      assert.deepEqual(await outbox.append('k', ['{"n":1}']), [1]);
+      const sizeBefore = fs.statSync(journalPath()).size;
+      // Bigger than the buffer the writer kept from the small commit: this commit needs a new one.
+      const big = JSON.stringify({ n: 2, pad: 'x'.repeat(2 * 1024 * 1024) });
+      const allocUnsafe = Buffer.allocUnsafe;
+      // What V8 throws when it has no memory for an ArrayBuffer; only for buffers of the big commit's size.
+      Buffer.allocUnsafe = ((size: number) => {
+        if (size >= 2 * 1024 * 1024) throw new RangeError('Array buffer allocation failed');
+        return allocUnsafe(size);
+      }) as typeof Buffer.allocUnsafe;
+      let refused: unknown;
+      try {
+        await outbox.append('k', [big]).catch((error: unknown) => (refused = error));
+      } finally {
+        Buffer.allocUnsafe = allocUnsafe;
+      }
+      assert.ok(refused instanceof OutboxWriteError, String(refused));
+      assert.match(refused.message, /its lines could not be made: Array buffer allocation failed/);
+      assert.match(refused.message, /records are not kept/);
+      assert.equal(fs.statSync(journalPath()).size, sizeBefore, 'nothing of the refused commit written');
+      assert.deepEqual(outbox.pending().map((entry) => entry.item), ['{"n":1}']);
+      assert.equal(outbox.size.entries, 1);
+      // The next commit is made and written; onProblem heard of the failure and of the recovery.
+      const [next] = await outbox.append('k', ['{"n":3}']);
+      assert.deepEqual(problems.map((problem) => problem.kind), ['write-failed', 'write-recovered']);
+      await outbox.close();
+      const reopened = await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 * 1024 });
+      assert.deepEqual(
+        reopened.pending().map((entry) => [entry.id, entry.item]),
+        [
+          [1, '{"n":1}'],
+          [next, '{"n":3}'],
+        ],
+      );
+    });
+
     it('group-commits 50,000 appends of 500 callers in far fewer syncs (throughput printed, not asserted)', async () => {
       const calls: FileCalls = { opens: [], writes: 0, syncs: 0 };
       const outbox = await open({ maxEntries: 1_000_000, openFile: countingOpen(calls) });
