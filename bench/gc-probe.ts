@@ -19,7 +19,7 @@ if (send) {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   // When the last full collection ran: an idle process is sampled once V8's memory reducer has run
-  // (a full collection some 20-100 s after start, after which RSS drops by about 20 MB).
+  // (a full collection, here 20-65 s after start, after which RSS drops by about 20 MB).
   let majorGcs = 0;
   let lastMajorGcAt = Number.NaN;
   new PerformanceObserver((list) => {
