@@ -199,7 +199,7 @@ function spread(values: ReadonlyArray<number>, digits: number): { median: number
   return { median: round(median(values), digits), min: round(Math.min(...values), digits), max: round(Math.max(...values), digits) };
 }
 
-/** A full collection this long after the process went idle is the memory reducer's (not start-up's or the call logs'). */
+/** A full collection this long after the process went idle is the memory reducer's, not start-up's. */
 const REDUCER_AFTER_MS = 10_000;
 /** And this long without another: the reducer's rounds are over. */
 const GC_QUIET_MS = 10_000;

@@ -207,9 +207,9 @@ export class Outbox<T> {
   private readonly queue: WriteOp<T>[] = [];
   private writerRunning = false;
   /**
-   * The writer's last buffer (a group commit's or a compaction's), which the next one writes its lines into when it fits: in a
-   * burst each commit's lines (megabytes) would otherwise be new memory that only a full garbage
-   * collection gives back. At most MAX_COMMIT_BYTES is kept while the writer is busy, and
+   * The writer's last buffer (a group commit's or a compaction's), which the next one writes its
+   * lines into when it fits: in a burst each commit's lines (megabytes) would otherwise be new
+   * memory that only a full garbage collection gives back. At most MAX_COMMIT_BYTES is kept while the writer is busy, and
    * KEPT_IDLE_BUFFER_BYTES once it is idle.
    */
   private writerBuffer: Buffer | undefined;

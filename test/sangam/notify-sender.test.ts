@@ -108,7 +108,8 @@ describe('sangam/notify-sender', () => {
         if (attempt !== 3) return;
         failedAt = Date.now();
         // A call log through the same client (the config's), 20 ms later.
-        logged = new Promise((resolve) => setTimeout(resolve, 20)).then(() => client.postCallLogs(JSON.stringify(normaliseCallLogPayload(RECORD, { timeZone: 'Asia/Kolkata' }).records), 1, 'main-ivr'));
+        const body = JSON.stringify(normaliseCallLogPayload(RECORD, { timeZone: 'Asia/Kolkata' }).records);
+        logged = new Promise((resolve) => setTimeout(resolve, 20)).then(() => client.postCallLogs(body, 1, 'main-ivr'));
       },
     });
     senders.push(subject);
