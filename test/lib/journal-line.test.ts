@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { crc32, crc32Table, decodeLine, encodeJsonTextAppend, encodeLine, jsonTextAppendPayloadBytes, writeJsonTextAppend } from '../../src/lib/journal-line';
+import { crc32, crc32Table, decodeJsonTextLine, decodeLine, encodeJsonTextAppend, encodeLine, jsonTextAppendPayloadBytes, writeJsonTextAppend } from '../../src/lib/journal-line';
 
 /** A line as the journal holds it, without its newline: what the reader hands to decodeLine. */
 const body = (line: Buffer) => line.subarray(0, line.length - 1);
@@ -61,6 +61,73 @@ describe('lib/journal-line', () => {
       [body(encodeLine('["K",[1,-2]]')).toString('latin1'), 'unknown record'],
       [body(encodeLine('["X"]')).toString('latin1'), 'unknown record'],
     ];
-    for (const [line, reason] of cases) assert.equal(decodeLine(Buffer.from(line, 'latin1')), reason, JSON.stringify(line));
+    for (const [line, reason] of cases) {
+      assert.equal(decodeLine(Buffer.from(line, 'latin1')), reason, JSON.stringify(line));
+      assert.equal(decodeJsonTextLine(Buffer.from(line, 'latin1')), reason, `as JSON texts: ${JSON.stringify(line)}`);
+    }
+  });
+
+  describe('decodeJsonTextLine', () => {
+    it('hands back the texts of an append line byte for byte, whatever brackets, commas, quotes and escapes they hold', () => {
+      const texts = [
+        '{"name":"रवि, \\"the\\" agent","tags":["a,b","]","}","[{"],"n":-1.5e3}',
+        '"ends in a backslash \\\\"',
+        '[[1,[2,{"x":[]}]],{},null]',
+        '{"a" : 1, "b":"\\u00e9 \\ud83d\\udcde"}',
+        'true',
+        '"📞 \\u2028"',
+      ];
+      const key = 'IVR "main", \\ [1]';
+      const line = body(encodeJsonTextAppend(9_007_199_254_740_991, key, texts));
+      assert.deepEqual(decodeJsonTextLine(line), ['A', 9_007_199_254_740_991, key, texts]);
+      // The same items decodeLine finds: each text parses to the value decodeLine gives.
+      const parsed = decodeLine(line) as ['A', number, string, unknown[]];
+      assert.deepEqual(parsed[3], texts.map((text) => JSON.parse(text) as unknown));
+    });
+
+    it('hands back the texts of random JSON values as they were written, spaces and all (500 lines)', () => {
+      let seed = 7;
+      const random = (n: number) => {
+        seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+        return (seed >>> 16) % n;
+      };
+      const alphabet = ['a', ',', '[', ']', '{', '}', '"', '\\', ':', ' ', 'é', '📞', '\n', '\u0000'];
+      const text = () => Array.from({ length: random(8) }, () => alphabet[random(alphabet.length)]).join('');
+      const value = (depth: number): unknown => {
+        const kind = random(depth > 3 ? 4 : 6);
+        if (kind === 0) return text();
+        if (kind === 1) return random(1000) - 500;
+        if (kind === 2) return random(2) === 0 ? null : true;
+        if (kind === 3) return random(1e6) / 7;
+        if (kind === 4) return Array.from({ length: random(4) }, () => value(depth + 1));
+        return Object.fromEntries(Array.from({ length: random(4) }, () => [text(), value(depth + 1)]));
+      };
+      for (let i = 0; i < 500; i++) {
+        const values = Array.from({ length: 1 + random(5) }, () => value(0));
+        // Indented, then on one line: spaces between the tokens that a parse and a stringify would
+        // not give back, so only texts cut out of the line pass (a raw newline is only ever indentation).
+        const texts = values.map((v) => JSON.stringify(v, null, random(3)).replace(/\n/g, ' '));
+        const key = text();
+        assert.deepEqual(decodeJsonTextLine(body(encodeJsonTextAppend(i + 1, key, texts))), ['A', i + 1, key, texts], `line ${i}`);
+        assert.deepEqual(texts.map((t) => JSON.parse(t) as unknown), values, `line ${i} parses back`);
+      }
+    });
+
+    it('parses what it cannot cut, and decodes header and acknowledgement lines as decodeLine does', () => {
+      // Spaces around the items' array: valid JSON, not as writeJsonTextAppend writes it.
+      assert.deepEqual(decodeJsonTextLine(body(encodeLine('["A",3,"k",[ {"n" : 1} ,2] ]'))), ['A', 3, 'k', ['{"n":1}', '2']]);
+      // Brackets that do not match, or an id JSON does not allow: refused as decodeLine refuses them.
+      for (const payload of ['["A",1,"k",[{"n":[1}]]]', '["A",1,"k",[{]]', '["A",01,"k",[1]]', '["A",1,"k",[1,]]']) {
+        assert.equal(decodeJsonTextLine(body(encodeLine(payload))), 'invalid JSON', payload);
+      }
+      assert.deepEqual(decodeJsonTextLine(body(encodeLine('["H",1,42]'))), ['H', 1, 42]);
+      assert.deepEqual(decodeJsonTextLine(body(encodeLine('["K",[1,2,3]]'))), ['K', [1, 2, 3]]);
+    });
+
+    it('keeps a text that was not JSON when it was appended, rather than drop its whole line', () => {
+      // writeJsonTextAppend trusts its caller; such a text is sent as it is and the CRM refuses it.
+      assert.deepEqual(decodeJsonTextLine(body(encodeJsonTextAppend(1, 'k', ['{"n":1}', 'not json']))), ['A', 1, 'k', ['{"n":1}', 'not json']]);
+      assert.equal(decodeLine(body(encodeJsonTextAppend(1, 'k', ['{"n":1}', 'not json']))), 'invalid JSON');
+    });
   });
 });

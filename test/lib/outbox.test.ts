@@ -166,9 +166,32 @@ describe('lib/outbox', () => {
     }
     await outbox.close();
     const reopened = await open<string>({ itemsAreJsonText: true, maxBytes: 64 * 1024 });
-    assert.deepEqual(reopened.pending().map((entry) => [entry.id, entry.item]), ids.map((id, i) => [id, JSON.stringify(JSON.parse(texts[i]))]));
+    assert.deepEqual(reopened.pending().map((entry) => [entry.id, entry.item]), ids.map((id, i) => [id, texts[i]]));
     const journal = fs.readFileSync(path.join(dir, 'node_1.journal'), 'utf8');
     assert.ok(journal.includes('{"name":"रवि","n":1}'), 'written verbatim, not as an escaped string');
+  });
+
+  it('reads a journal of JSON texts back verbatim, also where its lines span reads and one line is longer than a read', async () => {
+    const options = { itemsAreJsonText: true, maxBytes: 64 * 1024 * 1024 };
+    const outbox = await open<string>(options);
+    // Texts as no parse-and-stringify gives them back (spaces, escapes), of many lengths: lines of
+    // 1-6 of them end at every offset of the reads; one text of 600 KB is longer than two reads.
+    const text = (i: number) => `{ "n" : ${i}, "who" : "\\u0930\\u0935\\u093f, \\"x\\"", "pad" : "${'p'.repeat((i * 37) % 700)}" }`;
+    const expected: Array<[number, string]> = [];
+    let next = 0;
+    for (let line = 0; line < 1_500; line++) {
+      const texts = Array.from({ length: 1 + (line % 6) }, () => text(next++));
+      if (line === 700) texts.push(JSON.stringify({ big: 'b'.repeat(600_000) }));
+      const lineIds = await outbox.append(`ivr-${line % 3}`, texts);
+      // Every fourth line acknowledged: ack lines between the appends, as a running journal has.
+      if (line % 4 === 0) await outbox.ack(lineIds);
+      else lineIds.forEach((id, i) => expected.push([id, texts[i]!]));
+    }
+    assert.deepEqual(JSON.parse(text(1)), { n: 1, who: 'रवि, "x"', pad: 'p'.repeat(37) }, 'the texts are JSON');
+    await outbox.close();
+    assert.ok(fs.statSync(journalPath()).size > 1_500_000, 'several reads long');
+    const reopened = await open<string>(options);
+    assert.deepEqual(reopened.pending().map((entry) => [entry.id, entry.item]), expected);
   });
 
   it('rejects items that are not JSON values without journalling anything', async () => {
