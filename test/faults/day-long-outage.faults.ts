@@ -11,10 +11,12 @@
  * node's retries for every batch). Node-RED then starts again on that user dir with the CRM up.
  *
  * N is OUTAGE_RECORDS (default 20,000 here; `npm run test:outage` runs 100,000), the CRM's answer
- * time OUTAGE_CRM_LATENCY_MS (default 50; OUTAGE_TIMELINE=1 prints each live call). The printed line
- * has the figures: drain time, records/s, peak RSS, live calls' latency. The claims checked are not
- * timed: every record stored exactly once, and the live calls sent before half the backlog was
- * stored were each stored before the backlog's last record (live traffic is not queued behind it).
+ * time OUTAGE_CRM_LATENCY_MS (default 50; OUTAGE_TIMELINE=1 prints each live call and pop-up). The
+ * printed line has the figures: drain time, records/s, peak RSS, the latency of live calls and of
+ * pop-ups (20/s through a sangam-notify of the same config) while the journal is read, during the
+ * replay and after it. The claims checked are not timed: every record stored exactly once, every
+ * pop-up answered and at the CRM, and the live calls sent before half the backlog was stored were
+ * each stored before the backlog's last record (live traffic is not queued behind it).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -34,6 +36,7 @@ const N = Number(process.env.OUTAGE_RECORDS) > 0 ? Math.floor(Number(process.env
 /** Records the real node journals while the CRM is down, before the rest are added. */
 const THROUGH_NODE = 20;
 const LIVE_INTERVAL_MS = 200; // 5 live calls a second
+const POPUP_INTERVAL_MS = 50; // 20 pop-ups a second, as the benchmark's pop-up row
 /** A hosted CRM: every answer takes this long (OUTAGE_CRM_LATENCY_MS, default 50). */
 const CRM_LATENCY_MS = Number(process.env.OUTAGE_CRM_LATENCY_MS) >= 0 && process.env.OUTAGE_CRM_LATENCY_MS ? Number(process.env.OUTAGE_CRM_LATENCY_MS) : 50;
 
@@ -56,11 +59,15 @@ function flows(crmUrl: string): FlowNode[] {
     { id: z, type: 'tab', label: 'day-long outage' },
     { id: 'crm', type: 'sangam-config', name: 'stand-in', domain: crmUrl, ivrName: IVR_NAME, timezone: 'UTC' },
     ...callLogEndpoint(z, { url: '/calls', server: 'crm' }),
+    // Pop-ups through the same config: ringing calls do not wait for the journal or the replay.
+    { id: 'popups-in', type: 'http in', z, url: '/popups', method: 'post', upload: false, swaggerDoc: '', wires: [['notify']] },
+    { id: 'notify', type: 'sangam-notify', z, server: 'crm', wires: [['popups-ok']] },
+    { id: 'popups-ok', type: 'http response', z, statusCode: '', headers: {}, wires: [] },
   ];
 }
 
-async function postCall(url: string, record: object): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${url}/calls`, {
+async function postCall(url: string, record: object, path = '/calls'): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(record),
@@ -208,6 +215,31 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
       }
     })();
 
+    // Pop-ups at 20/s, each timed from its POST to its answer (the CRM's 50 ms included).
+    const popups: LiveCall[] = [];
+    const popupsProducing = (async () => {
+      for (let i = 0; !stopLive; i++) {
+        const call: LiveCall = { ref: `popup-${i}`, sentAt: Date.now(), backlogStoredAtSend: backlogStored };
+        popups.push(call);
+        const event = { cli: '9876501234', event: 'TC', uniqueid: call.ref, to: '2001' };
+        liveSent.push(
+          postCall(runtime.url, event, '/popups').then(
+            (answer) => {
+              call.answeredAt = Date.now();
+              call.status = answer.status;
+              call.body = answer.body;
+            },
+            (error: Error) => {
+              call.answeredAt = Date.now();
+              call.status = 0;
+              call.body = error.message;
+            },
+          ),
+        );
+        await sleep(POPUP_INTERVAL_MS);
+      }
+    })();
+
     const outboxSummary = async (): Promise<{ entries: number; waiting: number } | undefined> => {
       const response = await fetch(`${runtime.url}/sangam-config/crm/outbox`).catch(() => undefined);
       return response?.status === 200 ? ((await response.json()) as { entries: number; waiting: number }) : undefined;
@@ -237,6 +269,7 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
     await sleep(2_000);
     stopLive = true;
     await producing;
+    await popupsProducing;
     await Promise.all(liveSent);
     clearInterval(sampler);
     const hwmKb = procKb(pid, 'VmHWM');
@@ -263,6 +296,10 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
     const beforeReplay = live.filter((call) => call.sentAt < firstStored);
     const during = live.filter((call) => call.sentAt >= firstStored && call.sentAt <= lastStored);
     const after = live.filter((call) => call.sentAt > lastStored);
+    const describePhases = (calls: readonly LiveCall[]): string =>
+      `while the journal was read ${describeLatency(calls.filter((call) => call.sentAt < firstStored))}; ` +
+      `during the replay ${describeLatency(calls.filter((call) => call.sentAt >= firstStored && call.sentAt <= lastStored))}; ` +
+      `after it ${describeLatency(calls.filter((call) => call.sentAt > lastStored))}`;
     const duringReplayRss = rss.filter((sample) => sample.at >= firstStored && sample.at <= lastStored).map((sample) => sample.kb);
     const peakRssKb = Math.max(...(duringReplayRss.length > 0 ? duringReplayRss : rss.map((sample) => sample.kb)));
     const mb = (kb: number): string => `${(kb / 1024).toFixed(0)} MB`;
@@ -273,15 +310,20 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
         `replay ${drainS.toFixed(1)} s (${Math.round(N / Math.max(drainS, 0.001))} records/s) | ` +
         `RSS before ${mb(rss[0]?.kb ?? NaN)}, peak while replaying ${mb(peakRssKb)}, high-water mark ${mb(hwmKb)}, 2 s after ${mb(rss[rss.length - 1]?.kb ?? NaN)} | ` +
         `live calls: before the replay began ${describeLatency(beforeReplay)}; during the replay ${describeLatency(during)}; ` +
-        `after it ${describeLatency(after)} | load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
+        `after it ${describeLatency(after)} | pop-ups: ${describePhases(popups)} | load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
     );
 
     if (process.env.OUTAGE_TIMELINE) {
-      for (const call of live) console.log(`        ${call.ref} sent +${call.sentAt - firstStored} ms, backlog stored ${call.backlogStoredAtSend}, answered after ${(call.answeredAt ?? NaN) - call.sentAt} ms`);
+      for (const call of [...live, ...popups].sort((a, b) => a.sentAt - b.sentAt)) {
+        console.log(`        ${call.ref} sent +${call.sentAt - firstStored} ms, backlog stored ${call.backlogStoredAtSend}, answered after ${(call.answeredAt ?? NaN) - call.sentAt} ms`);
+      }
       for (const sample of rss.filter((_, i) => i % 5 === 0)) console.log(`        rss +${sample.at - firstStored} ms ${mb(sample.kb)}`);
     }
     const others = live.filter((call) => call.status !== 200).map((call) => `${call.ref} ${call.status ?? '-'}: ${(call.body ?? '').slice(0, 200)}`);
     assert.deepEqual(others, [], 'live calls answered other than 200');
+    const failedPopups = popups.filter((call) => call.status !== 200).map((call) => `${call.ref} ${call.status ?? '-'}: ${(call.body ?? '').slice(0, 200)}`);
+    assert.deepEqual(failedPopups, [], 'pop-ups answered other than 200');
+    assert.equal(crm.notifies.length, popups.length, 'every pop-up reached the CRM');
     const liveRefs = new Set(live.map((call) => call.ref));
     const sentRefs = new Set([...backlogRefs, ...liveRefs]);
     const storedRefs = crm.callLogs.map((entry) => entry.record.call_ref);
