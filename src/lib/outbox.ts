@@ -157,15 +157,20 @@ export class OutboxWriteError extends Error {
   readonly code: string | undefined;
   /** The cause alone, e.g. `EROFS: read-only file system, write`. */
   readonly reason: string;
+  /**
+   * `what` leads the cause in the message; `takesAgain` says when records are taken again (by
+   * default: once the journal's directory takes writes, which is what a disk that fails needs).
+   */
   constructor(
     readonly journal: string,
     cause: unknown,
     what = '',
+    takesAgain = `as soon as ${path.dirname(journal)} takes writes`,
   ) {
     const reason = `${what}${errorMessage(cause)}`;
     super(
       `Outbox journal not written (${reason}): ${journal}; the msg's records are not kept. ` +
-        `The outbox takes records again as soon as ${path.dirname(journal)} takes writes, without a restart.`,
+        `The outbox takes records again ${takesAgain}, without a restart.`,
     );
     this.code = errorCode(cause);
     this.reason = reason;
@@ -493,7 +498,8 @@ export class Outbox<T> {
       try {
         commit = this.commitOf(batch);
       } catch (err) {
-        error = new OutboxWriteError(this.paths.journal, err, 'its lines could not be made: ');
+        const what = 'its lines could not be made: ';
+        error = new OutboxWriteError(this.paths.journal, err, what, 'with the next msgs that memory allows');
       }
     }
     const start = this.fileBytes;

@@ -462,34 +462,38 @@ describe('lib/outbox', () => {
   });
 
   describe('damaged journal', () => {
-    it('drops a torn last record at every byte offset, keeps the rest, cuts the tail, appends cleanly', async () => {
-      const outbox = await open();
-      await outbox.append('k', [{ from: '1' }, { from: '2' }]);
-      await outbox.ack([1]);
-      await outbox.append('k', [{ from: '3' }]);
-      const beforeLast = fs.statSync(journalPath()).size;
-      await outbox.append('k', [{ from: 'last ✓' }]);
-      await outbox.close();
-      const whole = fs.readFileSync(journalPath());
+    for (const itemsAreJsonText of [false, true]) {
+      it(`drops a torn last record at every byte offset, keeps the rest, cuts the tail, appends cleanly${itemsAreJsonText ? ' (a journal of JSON texts)' : ''}`, async () => {
+        // The same records either way: as values, or as the JSON texts a call-log node journals.
+        const item = (from: string): unknown => (itemsAreJsonText ? JSON.stringify({ from }) : { from });
+        const outbox = await open<unknown>({ itemsAreJsonText });
+        await outbox.append('k', [item('1'), item('2')]);
+        await outbox.ack([1]);
+        await outbox.append('k', [item('3')]);
+        const beforeLast = fs.statSync(journalPath()).size;
+        await outbox.append('k', [item('last ✓')]);
+        await outbox.close();
+        const whole = fs.readFileSync(journalPath());
 
-      for (let cut = beforeLast; cut < whole.length; cut++) {
-        fs.writeFileSync(journalPath(), whole.subarray(0, cut));
-        const reports: CorruptJournalReport[] = [];
-        const torn = await open({ onCorrupt: (r) => reports.push(r) });
-        assert.deepEqual(ids(torn), [2, 3], `cut at ${cut}`);
-        assert.equal(fs.statSync(journalPath()).size, beforeLast, `tail cut off at ${cut}`);
-        assert.equal(reports.length, cut > beforeLast ? 1 : 0);
-        if (reports[0]) assert.deepEqual([reports[0].offset, reports[0].bytes, reports[0].atTail], [beforeLast, cut - beforeLast, true]);
-        assert.deepEqual(await torn.append('k', [{ from: 'again' }]), [4], 'ids continue past the last good record');
-        await torn.close();
-        opened.pop();
-        const reopened = await open({ onCorrupt: (r) => reports.push(r) });
-        assert.deepEqual(ids(reopened), [2, 3, 4]);
-        assert.equal(reports.length, cut > beforeLast ? 1 : 0, 'clean after the cut');
-        await reopened.close();
-        opened.pop();
-      }
-    });
+        for (let cut = beforeLast; cut < whole.length; cut++) {
+          fs.writeFileSync(journalPath(), whole.subarray(0, cut));
+          const reports: CorruptJournalReport[] = [];
+          const torn = await open<unknown>({ itemsAreJsonText, onCorrupt: (r) => reports.push(r) });
+          assert.deepEqual(torn.pending().map((entry) => [entry.id, entry.item]), [[2, item('2')], [3, item('3')]], `cut at ${cut}`);
+          assert.equal(fs.statSync(journalPath()).size, beforeLast, `tail cut off at ${cut}`);
+          assert.equal(reports.length, cut > beforeLast ? 1 : 0);
+          if (reports[0]) assert.deepEqual([reports[0].offset, reports[0].bytes, reports[0].atTail], [beforeLast, cut - beforeLast, true]);
+          assert.deepEqual(await torn.append('k', [item('again')]), [4], 'ids continue past the last good record');
+          await torn.close();
+          opened.pop();
+          const reopened = await open<unknown>({ itemsAreJsonText, onCorrupt: (r) => reports.push(r) });
+          assert.deepEqual(ids(reopened), [2, 3, 4]);
+          assert.equal(reports.length, cut > beforeLast ? 1 : 0, 'clean after the cut');
+          await reopened.close();
+          opened.pop();
+        }
+      });
+    }
 
     it('skips damaged lines in the middle, reports them and keeps everything around them', async () => {
       const outbox = await open();
@@ -611,7 +615,7 @@ describe('lib/outbox', () => {
       }
       assert.ok(refused instanceof OutboxWriteError, String(refused));
       assert.match(refused.message, /its lines could not be made: Array buffer allocation failed/);
-      assert.match(refused.message, /records are not kept/);
+      assert.match(refused.message, /records are not kept\. The outbox takes records again with the next msgs that memory allows, without a restart\.$/);
       assert.equal(fs.statSync(journalPath()).size, sizeBefore, 'nothing of the refused commit written');
       assert.deepEqual(outbox.pending().map((entry) => entry.item), ['{"n":1}']);
       assert.equal(outbox.size.entries, 1);
@@ -693,6 +697,7 @@ describe('lib/outbox', () => {
       const refused = (error: unknown): boolean => {
         assert.ok(error instanceof OutboxWriteError && error.code === 'EROFS', String(error));
         assert.ok(error.message.includes(journalPath()) && error.message.includes('not kept'), error.message);
+        assert.ok(error.message.endsWith(`takes records again as soon as ${dir} takes writes, without a restart.`), error.message);
         return true;
       };
       await assert.rejects(outbox.append('k', [{ from: 'refused' }]), refused);
