@@ -339,11 +339,8 @@ export class CallLogOutbox implements CallLogJournal {
     const outbox = this.outbox;
     if (!outbox || this.closed) return;
     const batchSize = this.options.batchSize ?? DEFAULT_REPLAY_BATCH;
-    const batches: Array<{ key: string; entries: OutboxEntry<string>[] }> = [];
     const waiting = outbox.pending().filter((entry) => !this.sending.has(entry.id));
-    for (const [key, entries] of groupByKey(waiting)) {
-      for (let i = 0; i < entries.length; i += batchSize) batches.push({ key, entries: entries.slice(i, i + batchSize) });
-    }
+    const batches = batchesOldestFirst(waiting, batchSize);
     const tally = { sent: 0 };
     let failure: unknown;
     let next = 0;
@@ -467,6 +464,27 @@ function tell(request: PendingAppend, error: Error | undefined): void {
     queueMicrotask(() => {
       throw thrown;
     });
+  }
+}
+
+/**
+ * A round's batches: each holds up to `size` records of one key (one IVR name, one request), in
+ * journal order, and each begins with the oldest record still waiting, whichever its key. So the
+ * records of several IVRs go out about as old as they are, where taking one key's records all
+ * before the next key's had an IVR's oldest calls wait for every record of the keys before it.
+ */
+export function batchesOldestFirst(entries: OutboxEntry<string>[], size: number): Array<{ key: string; entries: OutboxEntry<string>[] }> {
+  const queues = [...groupByKey(entries)].map(([key, queued]) => ({ key, queued, next: 0 }));
+  const batches: Array<{ key: string; entries: OutboxEntry<string>[] }> = [];
+  for (;;) {
+    // Few keys (one per IVR name): a scan for the oldest head costs nothing next to a request.
+    let oldest: (typeof queues)[number] | undefined;
+    for (const queue of queues) {
+      if (queue.next < queue.queued.length && (!oldest || queue.queued[queue.next]!.id < oldest.queued[oldest.next]!.id)) oldest = queue;
+    }
+    if (!oldest) return batches;
+    batches.push({ key: oldest.key, entries: oldest.queued.slice(oldest.next, oldest.next + size) });
+    oldest.next += size;
   }
 }
 

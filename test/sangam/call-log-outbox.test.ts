@@ -242,6 +242,28 @@ describe('sangam/call-log-outbox', () => {
     assert.deepEqual(await journalled(), []);
   });
 
+  it('replays the records of several IVRs about as old as they are: each batch begins with the oldest record waiting', async () => {
+    // The journal a restart finds: 3 records of ivr-a, then 4 of ivr-b, then 3 more of ivr-a.
+    const first = outbox();
+    await appending(first.outbox, 'ivr-a', [record('a1'), record('a2'), record('a3')]);
+    await appending(first.outbox, 'ivr-b', [record('b1'), record('b2'), record('b3'), record('b4')]);
+    await appending(first.outbox, 'ivr-a', [record('a4'), record('a5'), record('a6')]);
+    await first.outbox.close(0);
+
+    const { outbox: second, log } = outbox({ batchSize: 2 });
+    await log.waitFor('replayed');
+    const requests = crm.requests.filter((request) => request.path.endsWith('/ivr-call-log'));
+    // One request per batch of up to 2 of one IVR; ivr-b's older records go before ivr-a's later ones.
+    assert.deepEqual(
+      requests.map((request) => {
+        const names = (JSON.parse(request.body) as Array<{ name: string }>).map((stored) => stored.name);
+        return `${new URLSearchParams(request.query).get('ivr-name') ?? ''}:${names.join(',')}`;
+      }),
+      ['ivr-a:a1,a2', 'ivr-a:a3,a4', 'ivr-b:b1,b2', 'ivr-b:b3,b4', 'ivr-a:a5,a6'],
+    );
+    assert.equal(second.summary().entries, 0);
+  });
+
   it('moves records the CRM refuses to the .rejected.jsonl file and goes on with the rest', async () => {
     const { outbox: subject, log } = outbox({ batchSize: 1 });
     const ids = await appending(subject, 'main-ivr', [record('1'), record('2')]);
