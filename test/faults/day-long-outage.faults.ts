@@ -97,6 +97,22 @@ interface LiveCall {
   body?: string;
 }
 
+/** Stamps `call` with when and how its POST was answered (status 0: no answer, the error's message). */
+function timeAnswer(call: LiveCall, posted: Promise<{ status: number; body: string }>): Promise<void> {
+  return posted.then(
+    (answer) => {
+      call.answeredAt = Date.now();
+      call.status = answer.status;
+      call.body = answer.body;
+    },
+    (error: Error) => {
+      call.answeredAt = Date.now();
+      call.status = 0;
+      call.body = error.message;
+    },
+  );
+}
+
 describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-RED restarts and the CRM comes back`, function () {
   this.timeout(900_000);
   let crm: SangamCrmStandIn;
@@ -197,20 +213,7 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
         scan();
         const call: LiveCall = { ref: `live-${i}`, sentAt: Date.now(), backlogStoredAtSend: backlogStored };
         live.push(call);
-        liveSent.push(
-          postCall(runtime.url, dayRecord(call.ref, 86_400 + i)).then(
-            (answer) => {
-              call.answeredAt = Date.now();
-              call.status = answer.status;
-              call.body = answer.body;
-            },
-            (error: Error) => {
-              call.answeredAt = Date.now();
-              call.status = 0;
-              call.body = error.message;
-            },
-          ),
-        );
+        liveSent.push(timeAnswer(call, postCall(runtime.url, dayRecord(call.ref, 86_400 + i))));
         await sleep(LIVE_INTERVAL_MS);
       }
     })();
@@ -222,20 +225,7 @@ describe(`fault suite: a day-long CRM outage, ${N} records in the outbox, Node-R
         const call: LiveCall = { ref: `popup-${i}`, sentAt: Date.now(), backlogStoredAtSend: backlogStored };
         popups.push(call);
         const event = { cli: '9876501234', event: 'TC', uniqueid: call.ref, to: '2001' };
-        liveSent.push(
-          postCall(runtime.url, event, '/popups').then(
-            (answer) => {
-              call.answeredAt = Date.now();
-              call.status = answer.status;
-              call.body = answer.body;
-            },
-            (error: Error) => {
-              call.answeredAt = Date.now();
-              call.status = 0;
-              call.body = error.message;
-            },
-          ),
-        );
+        liveSent.push(timeAnswer(call, postCall(runtime.url, event, '/popups')));
         await sleep(POPUP_INTERVAL_MS);
       }
     })();
