@@ -4,7 +4,7 @@
  * SangamCRM stand-in in its own process. Prints a table and PASS/FAIL per target, writes
  * bench/results/latest.json and latest.svg. Exit code 0 unless the benchmark itself broke.
  *
- *   node --expose-gc .build/bench/run.js [--only a,b,c,floor,d,p,a50,b50,mem,burst,footprint] [--quick] [--n 20000] [--window 1000]
+ *   node --expose-gc .build/bench/run.js [--only a,b,bnj,c,cb,floor,d,p,a50,b50,mem,burst,footprint] [--quick] [--n 20000] [--window 1000]
  *     [--set callLog.batchSize=1000 --set config.outbox=false ...]   (what-if runs; results not written)
  *
  * To profile the call-log path: node --cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc .build/bench/run.js --only b
@@ -24,8 +24,11 @@ import { GotTarget, PlainGotResult, callLogBatches, notifySteady } from './plain
 import { ChartBar, ScenarioFigures, TargetCheck, chartSvg, cpuPerMsgUs, figuresTable, targetLines } from './report';
 import { FOOTPRINT_DEFAULTS, footprintTable, measureFootprint } from './footprint';
 
-const SCENARIOS = ['a', 'b', 'c', 'floor', 'd', 'p', 'a50', 'b50', 'mem', 'burst', 'footprint'] as const;
+const SCENARIOS = ['a', 'b', 'bnj', 'c', 'cb', 'floor', 'd', 'p', 'a50', 'b50', 'mem', 'burst', 'footprint'] as const;
 type ScenarioKey = (typeof SCENARIOS)[number];
+/** sangam-call-log's batching as a user gets it from the palette, for the plain got row beside b (cb). */
+const CALL_LOG_DEFAULTS = editorDefaults('sangam-call-log');
+const B_BATCHING = { batchSize: Number(CALL_LOG_DEFAULTS.batchSize ?? 250), concurrency: Number(CALL_LOG_DEFAULTS.concurrency ?? 12) };
 /** The memory rows, each measured in a Node-RED process of its own (see memoryInOwnProcess). */
 const MEMORY_PARTS = ['mem', 'mem-batched', 'mem-floor'] as const;
 type MemoryPart = (typeof MEMORY_PARTS)[number];
@@ -371,6 +374,9 @@ class Bench {
       // the first measured run came out 10-20% slower than the next ones).
       await this.runtime.windowed({ nodeId: NODE_IDS.callLog, n: 20_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
     }
+    if (only.has('bnj')) {
+      await this.runtime.windowed({ nodeId: NODE_IDS.callLogNoJournal, n: 5_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
+    }
     if (only.has('floor') || memoryHere) {
       await this.runtime.windowed({ nodeId: NODE_IDS.floor, n: 20_000, window, make: this.recordMsg, timeLimitMs: 30_000, drainLimitMs: 10_000 });
     }
@@ -378,6 +384,7 @@ class Bench {
       await this.runtime.windowed({ nodeId: NODE_IDS.baselineCallLog, n: 300, window: 100, make: this.recordMsg, timeLimitMs: 10_000, drainLimitMs: 10_000 });
     }
     if (only.has('c')) await callLogBatches({ target: this.target, records: this.records.slice(0, 3_000), batchSize: 100, concurrency: 4 });
+    if (only.has('cb')) await callLogBatches({ target: this.target, records: this.records.slice(0, 6_000), ...B_BATCHING });
     if (only.has('d')) {
       await this.runtime.windowed({ nodeId: NODE_IDS.notify, n: 500, window: 50, make: (seq) => ({ payload: makeEvent(seq) }), timeLimitMs: 10_000, drainLimitMs: 10_000 });
       await this.runtime.windowed({ nodeId: NODE_IDS.baselineNotify, n: 200, window: 50, make: (seq) => ({ payload: makeEvent(seq) }), timeLimitMs: 10_000, drainLimitMs: 10_000 });
@@ -397,6 +404,22 @@ class Bench {
     return this.gotFigures('c', 'c  plain got, batches of 100', `${records.length} records, batches of 100, 4 requests in flight, keep-alive agent (maxSockets 4)`, measured, 'one POST of 100 records');
   };
 
+  private runBnj = (): Promise<ScenarioFigures> => this.callLogFlow('bnj', 'bnj  sangam-call-log, outbox off', NODE_IDS.callLogNoJournal, 60_000);
+
+  /** c with b's batch size and requests in flight: the HTTP and JSON under b, without Node-RED. */
+  private runCb = async (): Promise<ScenarioFigures> => {
+    const records = this.records.slice(0, this.options.n);
+    const { batchSize, concurrency } = B_BATCHING;
+    const measured = await this.measure(() => callLogBatches({ target: this.target, records, ...B_BATCHING }));
+    return this.gotFigures(
+      'cb',
+      `cb  plain got, b's batches (${batchSize})`,
+      `${records.length} records, batches of ${batchSize}, ${concurrency} requests in flight (sangam-call-log's defaults), keep-alive agent`,
+      measured,
+      `one POST of ${batchSize} records`,
+    );
+  };
+
   private runFloor = (): Promise<ScenarioFigures> => this.callLogFlow('floor', 'floor  Node-RED only (hold + answer)', NODE_IDS.floor, 60_000);
 
   /**
@@ -411,9 +434,17 @@ class Bench {
       runs.push(this.runB);
       names.push('(b) sangam-call-log, defaults, one record per msg');
     }
+    if (only.has('bnj')) {
+      runs.push(this.runBnj);
+      names.push('(bnj) the same, on a config with the outbox off');
+    }
     if (only.has('c')) {
       runs.push(this.runC);
       names.push('(c) plain got, batches of 100, 4 in flight');
+    }
+    if (only.has('cb')) {
+      runs.push(this.runCb);
+      names.push(`(cb) plain got, batches of ${B_BATCHING.batchSize}, ${B_BATCHING.concurrency} in flight`);
     }
     if (only.has('floor')) {
       runs.push(this.runFloor);
@@ -816,12 +847,64 @@ function ratio(numerator: number | null | undefined, denominator: number | null 
   return round(numerator / denominator, 2);
 }
 
-function evaluate(figures: ReadonlyArray<ScenarioFigures>, extra: Record<string, unknown>): { ratios: Record<string, number | null>; checks: TargetCheck[] } {
+/** Target 3's budget: what b may spend a msg over Node-RED's floor and plain got at b's batching (all µs of wall time a msg). */
+interface FloorBudget {
+  floorUs: number;
+  plainGotUs: number;
+  /** The rate of Node-RED's floor and plain got's work alone, over the floor's: b's ceiling if the package did nothing else. */
+  ceilingOverFloor: number;
+  /** The most b may take a msg for b/floor >= 0.35. */
+  targetUs: number;
+  /** What that leaves the package: validation, normalisation, the journal, batching, results. */
+  packageBudgetUs: number;
+  bUs: number;
+  /** What b takes over Node-RED's floor and plain got. */
+  packageUs: number;
+  /** b over b with the outbox off. */
+  journalUs: number | null;
+}
+
+function floorBudget(b: ScenarioFigures | undefined, bnj: ScenarioFigures | undefined, cb: ScenarioFigures | undefined, floor: ScenarioFigures | undefined): FloorBudget | null {
+  const us = (perSecond: number | null | undefined): number | null => (perSecond ? 1e6 / perSecond : null);
+  const floorUs = us(floor?.msgsPerSecond);
+  const plainGotUs = us(cb?.recordsPerSecond);
+  const bUs = us(b?.msgsPerSecond);
+  if (floorUs === null || plainGotUs === null || bUs === null) return null;
+  const bnjUs = us(bnj?.msgsPerSecond);
+  const targetUs = floorUs / 0.35;
+  return {
+    floorUs: round(floorUs, 2),
+    plainGotUs: round(plainGotUs, 2),
+    ceilingOverFloor: round(floorUs / (floorUs + plainGotUs), 2),
+    targetUs: round(targetUs, 2),
+    packageBudgetUs: round(targetUs - floorUs - plainGotUs, 2),
+    bUs: round(bUs, 2),
+    packageUs: round(bUs - floorUs - plainGotUs, 2),
+    journalUs: bnjUs === null ? null : round(bUs - bnjUs, 2),
+  };
+}
+
+function budgetLine(budget: FloorBudget): string {
+  return (
+    `Target 3's budget (µs of wall time a msg): Node-RED's floor ${budget.floorUs} + plain got at b's batching ${budget.plainGotUs} ` +
+    `= ${round(budget.floorUs + budget.plainGotUs, 2)}, a ceiling of ${budget.ceilingOverFloor} x the floor before the package does anything; ` +
+    `b/floor >= 0.35 needs b <= ${budget.targetUs}, which leaves the package ${budget.packageBudgetUs}. ` +
+    `b takes ${budget.bUs}: ${budget.packageUs} over the two` +
+    (budget.journalUs === null ? '' : `, of which the outbox's journal ${budget.journalUs} (b against bnj)`)
+  );
+}
+
+function evaluate(
+  figures: ReadonlyArray<ScenarioFigures>,
+  extra: Record<string, unknown>,
+): { ratios: Record<string, number | null>; checks: TargetCheck[]; budget: FloorBudget | null } {
   const find = (key: string): ScenarioFigures | undefined => figures.find((row) => row.key === key);
   const a = find('a');
   const b = find('b');
   const c = find('c');
   const floor = find('floor');
+  const bnj = find('bnj');
+  const cb = find('cb');
   const a50 = find('a50');
   const b50 = find('b50');
   const b0Wide = find('b0-wide');
@@ -844,6 +927,9 @@ function evaluate(figures: ReadonlyArray<ScenarioFigures>, extra: Record<string,
     bOverA: ratio(b?.msgsPerSecond, a?.msgsPerSecond),
     bOverC: ratio(b?.recordsPerSecond, c?.recordsPerSecond),
     bOverFloor: ratio(b?.msgsPerSecond, floor?.msgsPerSecond),
+    // Not targets: b with the outbox off, and plain got at b's batching, over the floor.
+    bnjOverFloor: ratio(bnj?.msgsPerSecond, floor?.msgsPerSecond),
+    cbOverFloor: ratio(cb?.recordsPerSecond, floor?.msgsPerSecond),
     bOverA50ms: ratio(b50?.msgsPerSecond, a50?.msgsPerSecond),
     b50msOverB0msWide: ratio(b50Wide?.msgsPerSecond, b0Wide?.msgsPerSecond),
     notifyP99MinusGotP99Ms: notifySteady?.latency && gotSteady?.latency ? round(notifySteady.latency.p99Ms - gotSteady.latency.p99Ms, 2) : null,
@@ -921,7 +1007,7 @@ function evaluate(figures: ReadonlyArray<ScenarioFigures>, extra: Record<string,
       pass: shape.recordsStored >= shape.recordsSent,
     });
   }
-  return { ratios, checks };
+  return { ratios, checks, budget: floorBudget(b, bnj, cb, floor) };
 }
 
 function chartBars(figures: ReadonlyArray<ScenarioFigures>, rttMs: number): ChartBar[] {
@@ -972,7 +1058,7 @@ async function main(): Promise<void> {
     await bench.warmUp();
     const { only } = options;
     if (only.has('a')) await bench.scenarioA();
-    if (only.has('b') || only.has('c') || only.has('floor')) await bench.scenariosInTurn();
+    if (['b', 'bnj', 'c', 'cb', 'floor'].some((key) => only.has(key as ScenarioKey))) await bench.scenariosInTurn();
     if (only.has('d')) await bench.scenarioD();
     if (only.has('a50')) await bench.scenarioRtt('a50');
     if (only.has('b50')) await bench.scenarioRtt('b50');
@@ -999,7 +1085,7 @@ async function main(): Promise<void> {
     // Footprint (bench/footprint.ts): real node-red processes with and without the package, idle.
     const footprint = only.has('footprint') ? await measureFootprint({ ...FOOTPRINT_DEFAULTS, repetitions: Math.min(FOOTPRINT_DEFAULTS.repetitions, options.repetitions) }, undefined, { crm, token }) : null;
 
-    const { ratios, checks } = evaluate(bench.figures, bench.extra);
+    const { ratios, checks, budget } = evaluate(bench.figures, bench.extra);
     if (footprint) checks.push(...footprint.checks);
     process.stdout.write(`\n${figuresTable(bench.figures)}\n\n`);
     if (footprint) process.stdout.write(`${footprintTable(footprint)}\n\n`);
@@ -1009,6 +1095,7 @@ async function main(): Promise<void> {
       `\nRatios: ${Object.entries(ratios).map(([name, value]) => `${name} ${value ?? 'n/a'}`).join(', ')}\n\n`,
     );
     process.stdout.write(`${targetLines(checks)}\n`);
+    if (budget) process.stdout.write(`\n${budgetLine(budget)}\n`);
 
     const machine = {
       cpus: os.cpus().length,
@@ -1038,6 +1125,7 @@ async function main(): Promise<void> {
       footprint,
       ratios,
       targets: checks,
+      floorBudget: budget,
       durationSeconds: round((Date.now() - startedAt) / 1000, 1),
     };
     if (options.writeResults) {

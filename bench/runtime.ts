@@ -30,6 +30,8 @@ const TAB = 'bench-tab';
 export const NODE_IDS = {
   baselineCallLog: 'a-build-body',
   callLog: 'b-call-log',
+  /** (b) again, on a config with the outbox off: what the journal costs b. */
+  callLogNoJournal: 'bnj-call-log',
   baselineNotify: 'n-build-body',
   notify: 'n-notify',
   floor: 'f-floor',
@@ -195,6 +197,9 @@ export function benchFlow(crmUrl: string, token: string, overrides: FlowOverride
     // (b) sangam-call-log as a user gets it from the palette.
     onTab({ ...editorDefaults('sangam-call-log'), id: NODE_IDS.callLog, type: 'sangam-call-log', server: 'crm', wires: [['sink-b']], ...overrides.callLog }),
     onTab({ id: 'sink-b', type: 'helper' }),
+    // (bnj) the same node on a config of the same CRM with the outbox off: b without its journal.
+    onTab({ ...editorDefaults('sangam-config'), id: 'crm-nj', type: 'sangam-config', name: 'bench CRM, no outbox', domain: crmUrl, ivrName: IVR_NAME, timezone: 'Asia/Kolkata', ...overrides.config, outbox: false }),
+    onTab({ ...editorDefaults('sangam-call-log'), id: NODE_IDS.callLogNoJournal, type: 'sangam-call-log', server: 'crm-nj', wires: [['sink-b']], ...overrides.callLog }),
     // (d) pop-ups: today's function + http request, and sangam-notify.
     onTab({ ...FUNCTION_DEFAULTS, id: NODE_IDS.baselineNotify, type: 'function', name: 'build notify body', func: notifyFunctionBody(crmUrl, token), wires: [['n-http']] }),
     onTab({ ...HTTP_REQUEST_DEFAULTS, id: 'n-http', type: 'http request', name: '', method: 'POST', wires: [['sink-n']] }),
@@ -307,7 +312,7 @@ export class BenchRuntime {
     await helper.load(
       [sangamConfig, sangamCallLog, sangamNotify, functionNode, httpRequestNode, benchFloorNode],
       flow,
-      { crm: { token } },
+      { crm: { token }, 'crm-nj': { token } },
     );
     removeHelperSpies(flow.map((node) => String(node.id)));
     for (const sink of ['sink-a', 'sink-b', 'sink-n', 'sink-notify', 'sink-f']) {
