@@ -266,6 +266,34 @@ describe('the editor in a real browser (packed package)', function () {
     }
   });
 
+  it("shows every label of each node's dialog on one line, its icon beside its text", async function () {
+    const { page } = editor;
+    for (const [index, type] of WORKER_TYPES.entries()) {
+      const node = await dragFromPalette(page, type, { x: 250, y: 100 + index * 80 });
+      await openNodeDialog(page, node.id);
+      // Font Awesome's icons take their width once the font has loaded.
+      await page.evaluate(async () => {
+        await (globalThis as unknown as { document: { fonts: { ready: Promise<unknown> } } }).document.fonts.ready;
+      });
+      // A label too long for Node-RED's 100 px column wraps: its icon and text, or its words, then
+      // sit on lines of their own. The tops of the label's line boxes tell one line from two.
+      const wrapped = await page.locator('.red-ui-tray .form-row > label').evaluateAll((labels) =>
+        labels.flatMap((label) => {
+          const element = label as unknown as { offsetParent: unknown; textContent: string | null; ownerDocument: { createRange(): { selectNodeContents(node: unknown): void; getClientRects(): ArrayLike<{ top: number; height: number }> } } };
+          if (element.offsetParent === null) return []; // a row hidden for the chosen input format
+          const range = element.ownerDocument.createRange();
+          range.selectNodeContents(element);
+          const boxes = Array.from(range.getClientRects()).filter((box) => box.height > 0);
+          const tops = boxes.map((box) => box.top);
+          const lineHeight = Math.max(...boxes.map((box) => box.height));
+          return Math.max(...tops) - Math.min(...tops) >= lineHeight / 2 ? [(element.textContent ?? '').trim()] : [];
+        }),
+      );
+      assert.deepEqual(wrapped, [], `${type}: labels that wrap onto a second line`);
+      await closeNodeDialog(page);
+    }
+  });
+
   it("shows each node's documentation in the Help sidebar when the node is selected", async function () {
     const { page } = editor;
     const root = packageRoot();
